@@ -1,0 +1,1 @@
+"""Operators: pure transformations over pyarrow batches, testable without Ray."""

@@ -1,0 +1,230 @@
+"""The per-batch steps of the dedup stage as pure pyarrow functions (testable without Ray).
+
+prepare  : live rows -> node key, exact key, signature; empty key text -> reject `empty_text`
+buckets  : signed nodes -> one row per (band key | exact bucket)
+pairs    : one bucket -> exact edges (star on the first row) + candidate pairs between exact classes
+verify   : candidate pairs with both signatures -> edges whose every field reaches the threshold
+mark     : rows + removal table -> rejects with reason/detail/stage, internal columns dropped
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators.base import rejected_mask
+from operators.dedup.components import is_pinned, live_node, node_key
+from operators.dedup.lsh import band_keys, exact_bucket
+from operators.dedup.minhash import MinHasher
+from operators.dedup.text import exact_key, normalize_batch
+from operators.schema import DETAIL, REASON, STAGE
+
+NODE, EXACT, SIG = "_dd_node", "_dd_exact", "_dd_sig"
+INTERNAL = (NODE, EXACT, SIG)
+EXACT_BAND = -1
+LOOKUP_SCHEMA = pa.schema([("k", pa.string()), ("a", pa.string()), ("b", pa.string()),
+                           ("sig_a", pa.binary()), ("exact", pa.binary()), ("sig", pa.binary())])
+PAIR_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("exact", pa.bool_()),
+                         ("verified", pa.bool_()), ("similarity", pa.float64())])
+
+
+def _column(batch: pa.Table, name: str) -> list[str]:
+    if name not in batch.column_names:
+        return [""] * batch.num_rows
+    return [v or "" for v in batch.column(name).to_pylist()]
+
+
+def key_texts(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[list[str]]:
+    """Normalised key texts, one list per signed field (one field when `combined`)."""
+    per_field = []
+    for name in fields:
+        raw = _column(batch, name)
+        norm = normalize_batch(raw)
+        # text made only of symbols/punctuation still differs from an empty field
+        per_field.append([n if n or not r.strip() else r.strip().lower() for n, r in zip(norm, raw)])
+    if combined:
+        return [[" ".join(t for t in parts if t) for parts in zip(*per_field)]]
+    return per_field
+
+
+def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, stage: str) -> pa.Table:
+    live = np.asarray(pc.invert(rejected_mask(batch)))
+    for name in (REASON, DETAIL, STAGE):
+        if name not in batch.column_names:
+            batch = batch.append_column(name, pa.nulls(batch.num_rows, pa.string()))
+    idx = np.flatnonzero(live)
+    sub = batch.take(pa.array(idx, pa.int64()))
+    texts = key_texts(sub, fields, combined)
+    empty = np.array([not any(parts) for parts in zip(*texts)], dtype=bool) if len(idx) else \
+        np.zeros(0, bool)
+    signed = idx[~empty]
+    nodes = [None] * batch.num_rows
+    exacts = [None] * batch.num_rows
+    sigs = [None] * batch.num_rows
+    if len(signed):
+        keep_rows = np.flatnonzero(~empty)
+        sig = np.stack([hasher.sign_normalized([t[i] for i in keep_rows]) for t in texts], axis=1)
+        ids, sources, outputs = _column(sub, "id"), _column(sub, "source"), _column(sub, "output")
+        for pos, row in zip(keep_rows, signed):
+            nodes[row] = live_node(node_key(sources[pos], ids[pos], keep, outputs[pos]))
+            exacts[row] = exact_key([t[pos] for t in texts])
+        for j, row in enumerate(signed):
+            sigs[row] = sig[j].tobytes()
+    reasons = batch.column(REASON).to_pylist()
+    stages = batch.column(STAGE).to_pylist()
+    for row in idx[empty]:
+        reasons[row], stages[row] = "empty_text", stage
+    batch = batch.set_column(batch.schema.get_field_index(REASON), REASON, pa.array(reasons, pa.string()))
+    batch = batch.set_column(batch.schema.get_field_index(STAGE), STAGE, pa.array(stages, pa.string()))
+    return batch.append_column(NODE, pa.array(nodes, pa.string())).append_column(
+        EXACT, pa.array(exacts, pa.binary())).append_column(SIG, pa.array(sigs, pa.binary()))
+
+
+def signatures(sig_column: pa.Array, num_fields: int, num_perm: int) -> np.ndarray:
+    """(rows, fields, num_perm) uint32 from the binary signature column."""
+    raw = b"".join(sig_column.to_pylist())
+    return np.frombuffer(raw, dtype=np.uint32).reshape(-1, num_fields, num_perm)
+
+
+def buckets(nodes: pa.Table, *, bands: int, rows: int, num_fields: int, num_perm: int,
+            exact: bool, near: bool) -> pa.Table:
+    """One row per (node, band) plus one per node for its exact bucket: bucket, band, node, exact."""
+    parts = []
+    names, exact_keys = nodes.column(NODE), nodes.column(EXACT)
+    if near and nodes.num_rows:
+        keys = band_keys(signatures(nodes.column(SIG), num_fields, num_perm), bands, rows)
+        take = pa.array(np.repeat(np.arange(nodes.num_rows), bands), pa.int64())
+        parts.append(pa.table({"bucket": pa.array(keys.reshape(-1).view(np.int64)),
+                               "band": pa.array(np.tile(np.arange(bands, dtype=np.int16), nodes.num_rows)),
+                               "node": names.take(take), "exact": exact_keys.take(take)}))
+    if exact and nodes.num_rows:
+        parts.append(pa.table({"bucket": pa.array(exact_bucket(exact_keys.to_pylist()).view(np.int64)),
+                               "band": pa.array(np.full(nodes.num_rows, EXACT_BAND, np.int16)),
+                               "node": names, "exact": exact_keys}))
+    if not parts:
+        return pa.table({"bucket": pa.array([], pa.int64()), "band": pa.array([], pa.int16()),
+                         "node": pa.array([], pa.string()), "exact": pa.array([], pa.binary())})
+    return pa.concat_tables(parts)
+
+
+def pairs(group: pa.Table, *, exact: bool, max_bucket: int, window: int) -> pa.Table:
+    """Edges from one bucket. Exact bucket: star edges inside each exact class. Band bucket:
+    candidate pairs between exact-class representatives (all pairs up to `max_bucket`
+    representatives, beyond that each with its `window` successors and with the first)."""
+    rows = sorted(zip(group.column("node").to_pylist(), group.column("exact").to_pylist()))
+    is_exact_bucket = group.column("band")[0].as_py() == EXACT_BAND
+    out_a, out_b, out_exact, out_verified = [], [], [], []
+    firsts: dict[bytes, str] = {}
+    reps: list[str] = []
+    for node, key in rows:
+        first = firsts.get(key) if exact else None
+        if first is None:
+            firsts[key] = node
+            reps.append(node)
+        elif is_exact_bucket and not (is_pinned(first) and is_pinned(node)):
+            out_a.append(first), out_b.append(node), out_exact.append(True), out_verified.append(True)
+    if not is_exact_bucket:
+        n = len(reps)
+        for i in range(n):
+            stop = n if n <= max_bucket else min(n, i + 1 + window)
+            others = range(i + 1, stop) if i or n <= max_bucket else range(1, n)
+            for j in others:
+                if not (is_pinned(reps[i]) and is_pinned(reps[j])):
+                    out_a.append(reps[i]), out_b.append(reps[j])
+                    out_exact.append(False), out_verified.append(False)
+    return pa.table([pa.array(out_a, pa.string()), pa.array(out_b, pa.string()),
+                     pa.array(out_exact, pa.bool_()), pa.array(out_verified, pa.bool_()),
+                     pa.array([1.0 if v else None for v in out_verified], pa.float64())],
+                    schema=PAIR_SCHEMA)
+
+
+def verify(batch: pa.Table, *, threshold: float, num_fields: int, num_perm: int,
+           exact_a: str = "exact_a", exact_b: str = "exact_b") -> pa.Table:
+    """Keep candidate pairs whose estimated Jaccard reaches `threshold` in every field."""
+    if not batch.num_rows:
+        return PAIR_SCHEMA.empty_table()
+    left = signatures(batch.column("sig_a"), num_fields, num_perm)
+    right = signatures(batch.column("sig_b"), num_fields, num_perm)
+    similarity = (left == right).mean(axis=2).min(axis=1)
+    ok = similarity >= threshold - 1e-9
+    same = pc.equal(batch.column(exact_a), batch.column(exact_b)).to_numpy(zero_copy_only=False)
+    mask = pa.array(ok)
+    return pa.table({"a": batch.column("a").filter(mask), "b": batch.column("b").filter(mask),
+                     "exact": pa.array(same[ok], pa.bool_()),
+                     "verified": pa.array(np.ones(int(ok.sum()), bool)),
+                     "similarity": pa.array(np.round(similarity[ok], 4))}, schema=PAIR_SCHEMA)
+
+
+def side_rows(batch: pa.Table, *, side: str) -> pa.Table:
+    """Rows for the signature lookup of one pair side: key = that side's node, sig column null."""
+    n = batch.num_rows
+    cols = {"k": batch.column(side)}
+    for name in LOOKUP_SCHEMA.names[1:]:
+        cols[name] = batch.column(name) if name in batch.column_names else pa.nulls(n, LOOKUP_SCHEMA.field(name).type)
+    return pa.table(cols, schema=LOOKUP_SCHEMA)
+
+
+def sig_rows(batch: pa.Table, *, wanted=None) -> pa.Table:
+    """Signature rows (k = node) for the nodes in `wanted` (an ObjectRef or set), for the lookup."""
+    import ray
+    wanted = ray.get(wanted) if isinstance(wanted, ray.ObjectRef) else wanted
+    if wanted is not None:
+        keep = [n in wanted for n in batch.column(NODE).to_pylist()]
+        batch = batch.filter(pa.array(keep, pa.bool_()))
+    n = batch.num_rows
+    return pa.table({"k": batch.column(NODE), "a": pa.nulls(n, pa.string()), "b": pa.nulls(n, pa.string()),
+                     "sig_a": pa.nulls(n, pa.binary()), "exact": batch.column(EXACT), "sig": batch.column(SIG)},
+                    schema=LOOKUP_SCHEMA)
+
+
+def attach(group: pa.Table, *, side: str, **verify_args) -> pa.Table:
+    """One lookup group (a node's signature row + the pairs naming it): fill in the signature.
+    Side "a": pairs come out with `sig_a`/`exact`; side "b": they are verified (see `verify`)."""
+    is_sig = pc.is_null(group.column("a")).to_numpy(zero_copy_only=False)
+    own = np.flatnonzero(is_sig)
+    pairs_ = group.filter(pa.array(~is_sig))
+    if not len(own) or not pairs_.num_rows:
+        return LOOKUP_SCHEMA.empty_table() if side == "a" else PAIR_SCHEMA.empty_table()
+    sig, key = group.column("sig")[int(own[0])], group.column("exact")[int(own[0])]
+    n = pairs_.num_rows
+    if side == "a":
+        return pa.table({"k": pairs_.column("b"), "a": pairs_.column("a"), "b": pairs_.column("b"),
+                         "sig_a": pa.array([sig.as_py()] * n, pa.binary()),
+                         "exact": pa.array([key.as_py()] * n, pa.binary()),
+                         "sig": pa.nulls(n, pa.binary())}, schema=LOOKUP_SCHEMA)
+    both = pa.table({"a": pairs_.column("a"), "b": pairs_.column("b"), "sig_a": pairs_.column("sig_a"),
+                     "sig_b": pa.array([sig.as_py()] * n, pa.binary()), "exact_a": pairs_.column("exact"),
+                     "exact_b": pa.array([key.as_py()] * n, pa.binary())})
+    return verify(both, **verify_args)
+
+
+def removal_table(removals) -> pa.Table:
+    from operators.dedup.components import node_id
+    details = []
+    for r in removals:
+        detail = {"duplicate_of": node_id(r.keeper), "similarity": round(float(r.similarity), 4)}
+        if r.via:
+            detail["via"] = node_id(r.via)
+        details.append(json.dumps(detail, ensure_ascii=False, sort_keys=True))
+    return pa.table({"node": pa.array([r.node for r in removals], pa.string()),
+                     "reason": pa.array([r.reason for r in removals], pa.string()),
+                     "detail": pa.array(details, pa.string())})
+
+
+def mark(batch: pa.Table, removed: pa.Table, stage: str) -> pa.Table:
+    """Reject the rows listed in `removed` (node, reason, detail); drop the internal columns."""
+    pos = pc.index_in(batch.column(NODE), value_set=removed.column("node"))
+    hit = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    if hit.any():
+        where = np.flatnonzero(hit)
+        take = pc.drop_null(pos).cast(pa.int64())
+        for name, values in ((REASON, removed.column("reason").take(take)),
+                             (DETAIL, removed.column("detail").take(take)),
+                             (STAGE, pa.array([stage] * len(where), pa.string()))):
+            column = batch.column(name).to_pylist()
+            for i, v in zip(where, values.to_pylist()):
+                column[i] = v
+            batch = batch.set_column(batch.schema.get_field_index(name), name, pa.array(column, pa.string()))
+    return batch.drop_columns([c for c in INTERNAL if c in batch.column_names])

@@ -1,0 +1,185 @@
+"""Dedup text normal form and vectorised shingle hashing (no Python object per shingle).
+
+A text is normalised (NFKC, lowercase, punctuation and symbols turned into spaces, whitespace
+collapsed, spaces between CJK characters removed; digits are kept), then cut into character
+n-grams (default 5) or word n-grams. Each shingle gets a 32-bit hash computed for a whole batch at
+once with numpy over the UTF-32 code points; `shingle_hash32` is the same function for one shingle
+string, so it can be handed to `datasketch.MinHash(hashfunc=...)` for bit-identical signatures.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Sequence
+
+import numpy as np
+
+_SEP = "\x1e"  # joins a batch; a text containing it is normalised on its own
+_CJK = "\u2e80-\u2fff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_GAP = re.compile(rf"([{_CJK}]) (?=[{_CJK}])")
+_SPACE_RUNS = re.compile(r"  +")
+_WORDS = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+class _FoldTable(dict):
+    """str.translate table: letters, digits and combining marks stay; everything else -> space."""
+
+    def __missing__(self, code: int) -> int:
+        char = chr(code)
+        keep = char == _SEP or (char != "_" and (char.isalnum() or unicodedata.category(char)[0] == "M"))
+        self[code] = code if keep else 32
+        return self[code]
+
+
+_FOLD = _FoldTable()
+
+
+_MASK64 = (1 << 64) - 1
+_MULT = 0x9E3779B97F4A7C15  # polynomial base (odd, golden ratio)
+_M1, _M2 = 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53
+
+
+def normalize_batch(texts: Sequence[str | None]) -> list[str]:
+    """Dedup normal form of every text: NFKC, lowercase, punctuation and symbols -> space,
+    whitespace collapsed, spaces between CJK characters removed; digits kept. Done on the joined
+    batch so that each step is one C-level pass."""
+    items = [t or "" for t in texts]
+    joined = _SEP.join(items)
+    if joined.count(_SEP) != max(len(items) - 1, 0):
+        return [_normalize_one(t) for t in items]
+    joined = unicodedata.normalize("NFKC", joined)
+    if joined.count(_SEP) != max(len(items) - 1, 0):
+        return [_normalize_one(t) for t in items]
+    return _fold(joined).split(_SEP) if items else []
+
+
+def _fold(text: str) -> str:
+    text = _SPACE_RUNS.sub(" ", text.lower().translate(_FOLD))
+    text = text.replace(" " + _SEP, _SEP).replace(_SEP + " ", _SEP).strip(" ")
+    if _CJK_CHAR.search(text):
+        text = _CJK_GAP.sub(r"\1", text)
+    return text
+
+
+def _normalize_one(text: str) -> str:
+    return _fold(unicodedata.normalize("NFKC", text).replace(_SEP, " "))
+
+
+def normalize_for_dedup(text: str | None) -> str:
+    return _normalize_one(text or "")
+
+
+def exact_key(texts: Sequence[str]) -> bytes:
+    """128-bit key of already normalised field texts (the exact-duplicate hash)."""
+    return hashlib.blake2b("\x1f".join(texts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * _M1) & _MASK64
+    h ^= h >> 33
+    h = (h * _M2) & _MASK64
+    return h ^ (h >> 33)
+
+
+def _fold_int(values: Sequence[int]) -> int:
+    h = len(values)
+    for v in values:
+        h = (h * _MULT + v) & _MASK64
+    return h
+
+
+def shingle_hash32(shingle: str) -> int:
+    """Hash of one character shingle (pass as datasketch `hashfunc` with `str` updates)."""
+    return _fmix64_int(_fold_int([ord(c) for c in shingle])) >> 32
+
+
+def word_hash64(word: str) -> int:
+    return _fmix64_int(_fold_int([ord(c) for c in word]))
+
+
+def word_shingle_hash32(shingle: str) -> int:
+    """Hash of one word shingle given as words joined by single spaces (datasketch `hashfunc`)."""
+    return _fmix64_int(_fold_int([word_hash64(w) for w in shingle.split(" ")])) >> 32
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h *= np.uint64(_M1)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(_M2)
+    return h ^ (h >> np.uint64(33))
+
+
+def _rolling(units: np.ndarray, n: int) -> np.ndarray:
+    """Polynomial hash (seeded with n) of every window of n units; len(units) - n + 1 values."""
+    count = len(units) - n + 1
+    h = np.full(count, n, dtype=np.uint64)
+    mult = np.uint64(_MULT)
+    for j in range(n):
+        h *= mult
+        h += units[j:j + count]
+    return h
+
+
+def hash_units(units: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes of concatenated unit sequences; returns (hashes, shingles per doc).
+
+    A sequence shorter than n gets one shingle (the whole sequence); an empty one gets none.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    full = np.maximum(lengths - n + 1, 0)
+    total = int(full.sum())
+    if total:
+        windows = _rolling(units, n) if len(units) >= n else np.empty(0, np.uint64)
+        doc_of = np.repeat(np.arange(len(lengths)), full)
+        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(full) - full, full)
+        hashes = windows[starts[doc_of] + offsets]
+    else:
+        hashes = np.empty(0, np.uint64)
+    short = np.nonzero((lengths > 0) & (lengths < n))[0]
+    counts = full.copy()
+    if len(short):
+        counts[short] = 1
+        extra = np.array([_fold_int(units[starts[i]:starts[i] + lengths[i]].tolist()) for i in short],
+                         dtype=np.uint64)
+        # place each short doc's single shingle in its doc position
+        order = np.concatenate((np.repeat(np.arange(len(lengths)), full), short))
+        hashes = np.concatenate((hashes, extra))[np.argsort(order, kind="stable")]
+    return (_fmix64(hashes) >> np.uint64(32)).astype(np.uint32), counts
+
+
+def char_units(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(code points of all texts concatenated, length of each text)."""
+    joined = "".join(texts).encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(joined, dtype=np.uint32).astype(np.uint64), np.fromiter(
+        (len(t) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def word_units(texts: Sequence[str], cache: dict[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(word hashes of all texts concatenated, word count of each text); CJK characters are words."""
+    cache = {} if cache is None else cache
+    values, lengths = [], []
+    for text in texts:
+        words = _WORDS.findall(text)
+        lengths.append(len(words))
+        for w in words:
+            h = cache.get(w)
+            if h is None:
+                h = cache[w] = word_hash64(w)
+            values.append(h)
+    return np.array(values, dtype=np.uint64), np.array(lengths, dtype=np.int64)
+
+
+def shingles(text: str, n: int = 5, unit: str = "char") -> list[str]:
+    """The shingle strings of one normalised text (reference and datasketch comparison)."""
+    parts = list(text) if unit == "char" else _WORDS.findall(text)
+    if not parts:
+        return []
+    joiner = "" if unit == "char" else " "
+    if len(parts) < n:
+        return [joiner.join(parts)]
+    return [joiner.join(parts[i:i + n]) for i in range(len(parts) - n + 1)]

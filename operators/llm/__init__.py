@@ -1,0 +1,1 @@
+"""LLM client side: endpoint settings, client, rate limits, cache, prompts."""

@@ -1,0 +1,124 @@
+"""The `endpoint:` section of a pipeline config, shared by every LLM stage.
+
+The API key never appears here: `api_key_env` names the environment variable that holds it, and the
+key is read only where the HTTP client is built (`load_api_key`).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPENAI_URL = "https://api.openai.com/v1"
+LOCAL = "local"  # reserved: the embedded llama.cpp server
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+_PLACEHOLDER_KEY = "sk-no-key-needed"  # local servers ignore the key, the client wants one
+
+
+class ConfigurationError(RuntimeError):
+    """The endpoint cannot be used as configured (missing key, unreachable URL, refused key)."""
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_usd_per_1m: float = Field(0.0, ge=0)
+    completion_usd_per_1m: float = Field(0.0, ge=0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt_usd_per_1m + completion_tokens * self.completion_usd_per_1m) / 1e6
+
+
+# List prices in USD per million tokens (2026-11); override or extend with `endpoint.prices`.
+DEFAULT_PRICES = {
+    "gpt-4": Price(prompt_usd_per_1m=30.0, completion_usd_per_1m=60.0),
+    "gpt-4-32k": Price(prompt_usd_per_1m=60.0, completion_usd_per_1m=120.0),
+    "gpt-4o": Price(prompt_usd_per_1m=2.5, completion_usd_per_1m=10.0),
+    "gpt-4o-mini": Price(prompt_usd_per_1m=0.15, completion_usd_per_1m=0.6),
+}
+
+
+class EndpointConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: Optional[str] = None  # None: $OPENAI_BASE_URL, else the OpenAI API; "local": embedded server
+    model: str = "gpt-4"
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key, never the key
+
+    # Client pool: actors x requests in flight per actor.
+    num_actors: int = Field(2, ge=1)
+    num_cpus_per_actor: float = Field(0.25, gt=0, le=4)
+    concurrency_per_actor: int = Field(64, ge=1, le=4096)
+    batch_rows: Optional[int] = Field(None, ge=1)  # rows per actor call; default 4 x concurrency
+
+    # Cluster-wide limits (None: unlimited); `burst_s` seconds of rate may go out at once.
+    rpm: Optional[float] = Field(None, gt=0)
+    tpm: Optional[float] = Field(None, gt=0)
+    burst_s: float = Field(1.0, gt=0)
+
+    # Faults.
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, ge=0)
+    max_retry_after_s: float = Field(300.0, ge=0)
+    connect_attempts: int = Field(3, ge=1)  # a URL that never accepted a connection fails the run after this
+
+    # Context limit of the model for the `prompt_too_long` check before paying (None: let the API say).
+    context_tokens: Optional[int] = Field(None, ge=1)
+
+    # Money.
+    prices: dict[str, Price] = Field(default_factory=dict)  # model -> price; merged over DEFAULT_PRICES
+    max_cost_usd: Optional[float] = Field(None, ge=0)
+    max_requests: Optional[int] = Field(None, ge=0)
+
+    # Response cache: None -> <output uri>/_llm_cache; "none" disables it.
+    cache_uri: Optional[str] = None
+    cache_flush_s: float = Field(1.0, gt=0)
+
+    def price(self) -> Optional[Price]:
+        return {**DEFAULT_PRICES, **self.prices}.get(self.model)
+
+
+def resolve_base_url(cfg: EndpointConfig) -> str:
+    """The URL the client talks to: configured, else $OPENAI_BASE_URL, else the OpenAI API."""
+    url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+    if url == LOCAL:
+        url = os.environ.get("INSTRUCTPIPE_LOCAL_LLM_URL", LOCAL)
+    return url.rstrip("/")
+
+
+def is_local(url: str) -> bool:
+    return url == LOCAL or (urlsplit(url).hostname or "") in _LOCAL_HOSTS
+
+
+def redact_url(url: str) -> str:
+    """The URL without userinfo, query or fragment (any of them might hold a credential)."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url.split("?")[0]
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def load_api_key(cfg: EndpointConfig, url: str) -> str:
+    """The key from the environment; a remote endpoint without one is a configuration error."""
+    key = os.environ.get(cfg.api_key_env, "")
+    if key:
+        return key
+    if is_local(url):
+        return _PLACEHOLDER_KEY
+    raise ConfigurationError(
+        f"endpoint {redact_url(url)} needs an API key: set the environment variable {cfg.api_key_env} "
+        f"(endpoint.api_key_env) on the driver and on every Ray node")
+
+
+def cache_location(cfg: EndpointConfig, output_uri: Optional[str]) -> Optional[str]:
+    if cfg.cache_uri is not None:
+        return None if cfg.cache_uri.lower() in ("none", "off", "") else cfg.cache_uri.rstrip("/")
+    if not output_uri:
+        return None
+    return output_uri.rstrip("/") + "/_llm_cache"

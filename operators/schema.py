@@ -1,0 +1,96 @@
+"""The record schema every stage reads and writes, and the id rule.
+
+Columns are fixed Arrow types. `meta` is a JSON object encoded as a string so that stages can add
+lineage (parent id, stages passed, model, usage, scores, ...) without changing the Arrow schema.
+Rejected rows carry three more columns: `stage`, `reason` and `detail` (JSON object as a string).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+RECORD_FIELDS = ("id", "instruction", "input", "output", "lang", "source", "meta")
+RECORD_SCHEMA = pa.schema([(name, pa.string()) for name in RECORD_FIELDS])
+
+STAGE, REASON, DETAIL = "stage", "reason", "detail"
+REJECT_FIELDS = (STAGE, REASON, DETAIL)
+REJECT_SCHEMA = pa.schema(list(RECORD_SCHEMA) + [(name, pa.string()) for name in REJECT_FIELDS])
+
+_SPACES = re.compile(r"\s+")
+
+
+def id_text(text: str) -> str:
+    """The normal form used only for ids: NFKC, whitespace collapsed, trimmed."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text or "")).strip()
+
+
+def record_id(instruction: str, input: str, lang: str) -> str:
+    """Stable id: 128-bit BLAKE2b of the normalised instruction, input and language."""
+    key = "\x1f".join((id_text(instruction), id_text(input), lang or ""))
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def dumps_meta(meta: dict[str, Any] | None) -> str:
+    return json.dumps(meta or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def loads_meta(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"unparsed_meta": text}
+    return value if isinstance(value, dict) else {"unparsed_meta": value}
+
+
+def make_record(instruction: str, input: str = "", output: str = "", lang: str = "",
+                source: str = "", meta: dict[str, Any] | None = None) -> dict[str, str]:
+    return {
+        "id": record_id(instruction, input, lang),
+        "instruction": instruction,
+        "input": input,
+        "output": output,
+        "lang": lang,
+        "source": source,
+        "meta": dumps_meta(meta),
+    }
+
+
+def records_to_table(records: Iterable[dict[str, Any]], schema: pa.Schema = RECORD_SCHEMA) -> pa.Table:
+    rows = list(records)
+    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], f.type) for f in schema})
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Put `table` in `schema`'s column order and types; extra columns are kept after them."""
+    columns, names = [], []
+    for field in schema:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        names.append(field.name)
+    for name in table.column_names:
+        if name not in names:
+            columns.append(table.column(name))
+            names.append(name)
+    return pa.table(columns, names=names)
+
+
+def update_meta(metas: Iterable[str | None], updates: Iterable[dict[str, Any] | None]) -> pa.Array:
+    """Merge one dict per row into the `meta` JSON; a None update leaves the row's meta as it is."""
+    out = []
+    for text, update in zip(metas, updates):
+        if not update:
+            out.append(text if text else "{}")
+            continue
+        meta = loads_meta(text)
+        meta.update(update)
+        out.append(dumps_meta(meta))
+    return pa.array(out, pa.string())

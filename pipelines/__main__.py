@@ -1,0 +1,77 @@
+"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+EXIT_USAGE = 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="instructpipe", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a pipeline config")
+    run.add_argument("config")
+    run.add_argument("--input", action="append", default=[], help="input URI (repeatable); replaces the config's")
+    run.add_argument("--output", help="output URI; replaces the config's")
+    run.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    run.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    run.add_argument("--json", action="store_true", help="print the manifest as JSON at the end")
+    val = sub.add_parser("validate", help="check a config without running it")
+    val.add_argument("config")
+    val.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    ins = sub.add_parser("inspect", help="summarise a published output")
+    ins.add_argument("output")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pipelines.accounting import AccountingError
+    from pipelines.config import ConfigError, load_config
+    from pipelines.io.readers import InputError
+    try:
+        if args.command == "inspect":
+            return inspect(args.output)
+        cfg, raw = load_config(args.config, args.overrides, getattr(args, "input", []), getattr(args, "output", None))
+        if args.command == "validate":
+            print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")
+            return 0
+        return run(cfg, raw, args)
+    except (ConfigError, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except AccountingError as err:
+        print(f"error: {err}; nothing was published", file=sys.stderr)
+        return 1
+
+
+def run(cfg, raw, args) -> int:
+    from pipelines.card import summary_table
+    from pipelines.runner import run_pipeline
+    manifest = run_pipeline(cfg, raw, address=args.address)
+    print(summary_table(manifest))
+    print(f"published {cfg.output.uri} (run {manifest['run_id']}, {manifest['elapsed_s']} s)")
+    if args.json:
+        print(json.dumps(manifest, ensure_ascii=False))
+    return 0
+
+
+def inspect(output: str) -> int:
+    from pipelines.card import summary_table
+    from pipelines.io.publish import read_manifest
+    try:
+        manifest = read_manifest(output)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{manifest['name']}: run {manifest['run_id']}, config {manifest['config_hash'][:12]}")
+    print(summary_table(manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

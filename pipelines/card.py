@@ -1,0 +1,74 @@
+"""Human-readable views of a manifest: the dataset card and the summary table."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+FIELD_DOCS = {
+    "id": "stable hash of the normalised instruction, input and language",
+    "instruction": "the task",
+    "input": "optional context for the task (empty string when none)",
+    "output": "the response",
+    "lang": "language code of the row (en, zh, ...)",
+    "source": "input file and row (`path:row`, `#n` for the n-th Self-Instruct instance)",
+    "meta": "JSON object: lineage (stages passed, parent id), model, usage, scores",
+}
+
+
+def summary_table(manifest: dict[str, Any]) -> str:
+    rows = [("stage", "in", "out", "rejected", "reasons")]
+    for s in manifest["stages"]:
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(s["reasons"].items(), key=lambda x: -x[1]))
+        rows.append((s["name"], str(s["in"]), str(s["out"]), str(s["rejected"]), reasons or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(4))
+                     + "  " + r[4])
+        if n == 0:
+            lines.append("-" * (sum(widths) + 8 + len("reasons")))
+    c = manifest["counts"]
+    lines.append(f"total: input {c['input']}, output {c['output']}, rejected {c['rejected']}; "
+                 f"{len(manifest['shards'])} shard file(s), {len(manifest['rejects'])} reject file(s)")
+    for key, value in (manifest.get("llm") or {}).items():
+        lines.append(f"llm {key}: {value}")
+    return "\n".join(lines)
+
+
+def dataset_card(manifest: dict[str, Any]) -> str:
+    c = manifest["counts"]
+    files = "\n".join(f"- `{s['path']}` ({s['rows']} rows, {s['bytes']} bytes)" for s in manifest["shards"])
+    sources = "\n".join(f"- `{i['uri']}` ({i['format']}, lang `{i['lang'] or '-'}`)" for i in manifest["inputs"])
+    fields = "\n".join(f"| `{name}` | {kind} | {FIELD_DOCS.get(name, '')} |"
+                       for name, kind in manifest["schema"].items())
+    config = yaml.safe_dump(manifest["config"], sort_keys=False, allow_unicode=True)
+    return f"""# {manifest['name']}
+
+Instruction data produced by instructpipe {manifest['versions']['instructpipe']} (run `{manifest['run_id']}`,
+config `{manifest['config_hash'][:12]}`). `_manifest.json` is the commit point and lists every file.
+
+## Counts
+{c['output']} rows published, {c['rejected']} rejected (kept whole under `rejects/`), {c['input']} read.
+
+```
+{summary_table(manifest)}
+```
+
+## Fields
+| field | type | meaning |
+|---|---|---|
+{fields}
+
+## Files
+{files or '- (none)'}
+
+Load with `datasets.load_dataset("json", data_files="data/*.jsonl.gz")` (or `"parquet"`).
+
+## Sources
+{sources}
+
+## Config
+```yaml
+{config}```
+"""

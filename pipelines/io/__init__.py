@@ -1,0 +1,1 @@
+"""Edges of the pipeline that touch storage: readers, the sink, filesystems."""

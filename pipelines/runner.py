@@ -1,0 +1,123 @@
+"""config -> Ray Data plan (read -> stages -> staged shards) -> accounting check -> publish."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import time
+from typing import Any, Optional
+
+import ray
+
+from operators.base import StageContext
+from operators.registry import get_operator
+from operators.schema import RECORD_SCHEMA
+from pipelines import VERSION
+from pipelines.accounting import Accountant, Reporter, verify
+from pipelines.card import dataset_card
+from pipelines.config import PipelineConfig, config_hash
+from pipelines.io import publish, storage
+from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
+from pipelines.io.records import READ_STAGE
+from pipelines.io.sink import STAGING, ShardSink, collect
+from pipelines.stages import apply_stage, merge_global_counts
+
+log = logging.getLogger("instructpipe")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def list_inputs(cfg: PipelineConfig) -> list[InputFile]:
+    files = []
+    for spec in cfg.inputs:
+        lang = spec.lang if spec.lang is not None else cfg.lang
+        for uri, size, fmt in expand_input(spec.uri, spec.format, spec.split):
+            files.append(InputFile(uri, size, fmt, tuple(sorted(spec.fields.items())), lang, spec.keep_fields))
+    return files
+
+
+def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
+    if ray.is_initialized():
+        return
+    address = address or cfg.ray.address or os.environ.get("RAY_ADDRESS")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        in_job = bool(os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_SUBMISSION_ID"))
+        runtime_env = None if in_job else {"working_dir": REPO_ROOT,
+                                           "excludes": [".venv", ".git", "out", "benchmarks/out", "*.gguf"]}
+        ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+    else:
+        pythonpath = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, logging_level=logging.WARNING)
+
+
+def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
+    started = time.monotonic()
+    files = list_inputs(cfg)
+    chash = config_hash(raw)
+    run_id = hashlib.sha256(f"{chash}\0{content_fingerprint(files)}".encode()).hexdigest()[:16]
+    ensure_ray(cfg, address)
+    data_context = ray.data.DataContext.get_current()
+    data_context.execution_options.preserve_order = cfg.ray.preserve_order
+    reporter = Reporter(Accountant.remote())
+    staging = storage.join(cfg.output.uri, STAGING, run_id)
+    if storage.exists(staging):
+        storage.delete(staging)
+
+    ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+    settings = run_settings(cfg)
+    for stage in cfg.stages:
+        context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
+        ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows)
+
+    stage_names = [READ_STAGE] + [s.name for s in cfg.stages]
+    sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
+    ds.write_datasink(sink)
+
+    totals = reporter.totals()
+    for stage in cfg.stages:
+        merge_global_counts(totals, stage.name)
+    shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
+    stages = verify(stage_names, totals, written, rejects_per_stage)
+
+    publish.publish(cfg.output.uri, staging, shards + rejects)
+    exports = []
+    if cfg.output.alpaca_json:
+        exports.append(publish.export_alpaca_json(cfg.output.uri, shards, cfg.output.alpaca_json))
+    manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
+    storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))
+    publish.write_manifest(cfg.output.uri, manifest)
+    publish.clean_staging(cfg.output.uri)
+    manifest["elapsed_s"] = round(time.monotonic() - started, 2)
+    return manifest
+
+
+def run_settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """Run-wide sections that operators may read (the endpoint names its key's variable, not the key)."""
+    return {"endpoint": cfg.endpoint.model_dump() if cfg.endpoint else None,
+            "output_uri": cfg.output.uri, "lang": cfg.lang}
+
+
+def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str,
+                   files: list[InputFile], stages: list[dict[str, Any]], shards: list, rejects: list,
+                   exports: list) -> dict[str, Any]:
+    import pyarrow
+    read = stages[0]
+    return {
+        "format_version": 1,
+        "name": cfg.name,
+        "run_id": run_id,
+        "config_hash": chash,
+        "versions": {"instructpipe": VERSION, "ray": ray.__version__, "pyarrow": pyarrow.__version__,
+                     "python": platform.python_version()},
+        "counts": {"input": read["in"], "output": stages[-1]["out"],
+                   "rejected": sum(s["rejected"] for s in stages)},
+        "stages": stages,
+        "shards": shards,
+        "rejects": rejects,
+        "exports": exports,
+        "schema": {f.name: str(f.type) for f in RECORD_SCHEMA},
+        "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang} for f in files],
+        "config": raw,
+    }
