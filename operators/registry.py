@@ -15,6 +15,8 @@ BUILTIN_MODULES = (
     "operators.filters.length",
     "operators.filters.instruction",
     "operators.filters.response",
+    "operators.dedup.stage",
+    "operators.translate",
 )
 
 

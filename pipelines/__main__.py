@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.accounting import AccountingError
     from pipelines.config import ConfigError, load_config
     from pipelines.io.readers import InputError
+    from pipelines.local_llm import LocalLLMUnavailable, LocalServerError
     try:
         if args.command == "inspect":
             return inspect(args.output)
@@ -41,9 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")
             return 0
         return run(cfg, raw, args)
-    except (ConfigError, InputError) as err:
+    except (ConfigError, InputError, LocalLLMUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except LocalServerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except AccountingError as err:
         print(f"error: {err}; nothing was published", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from operators.base import OperatorConfig
 from operators.llm.endpoint import EndpointConfig
 from operators.registry import get_operator
+from pipelines.local_llm import LocalLLMConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -76,6 +77,7 @@ class PipelineConfig(_Strict):
     stages: tuple[StageSpec, ...] = ()
     ray: RaySpec = RaySpec()
     endpoint: Optional[EndpointConfig] = None
+    local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
 
 
 def load_config(path: str, overrides: list[str] = (), inputs: list[str] = (),

@@ -13,7 +13,7 @@ import ray
 from operators.base import StageContext
 from operators.registry import get_operator
 from operators.schema import RECORD_SCHEMA
-from pipelines import VERSION
+from pipelines import VERSION, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
@@ -32,7 +32,9 @@ def list_inputs(cfg: PipelineConfig) -> list[InputFile]:
     for spec in cfg.inputs:
         lang = spec.lang if spec.lang is not None else cfg.lang
         for uri, size, fmt in expand_input(spec.uri, spec.format, spec.split):
-            files.append(InputFile(uri, size, fmt, tuple(sorted(spec.fields.items())), lang, spec.keep_fields))
+            copy = sum(1 for f in files if f.uri == uri)
+            files.append(InputFile(uri, size, fmt, tuple(sorted(spec.fields.items())), lang, spec.keep_fields,
+                                   copy))
     return files
 
 
@@ -53,6 +55,14 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
 
 
 def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
+    if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
+        with local_llm.managed_server(cfg.local_llm) as server:
+            return _run(cfg, raw, address, server)
+    return _run(cfg, raw, address)
+
+
+def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None,
+         server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     started = time.monotonic()
     files = list_inputs(cfg)
     chash = config_hash(raw)
@@ -60,13 +70,14 @@ def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str
     ensure_ray(cfg, address)
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
-    reporter = Reporter(Accountant.remote())
+    accountant = Accountant.remote()
+    reporter = Reporter(accountant)
     staging = storage.join(cfg.output.uri, STAGING, run_id)
     if storage.exists(staging):
         storage.delete(staging)
 
     ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
-    settings = run_settings(cfg)
+    settings = run_settings(cfg, server)
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
         ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows)
@@ -76,16 +87,21 @@ def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str
     ds.write_datasink(sink)
 
     totals = reporter.totals()
+    ray.kill(accountant)
     for stage in cfg.stages:
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
     stages = verify(stage_names, totals, written, rejects_per_stage)
+    if server is not None:
+        server.ensure_alive()
 
     publish.publish(cfg.output.uri, staging, shards + rejects)
     exports = []
     if cfg.output.alpaca_json:
         exports.append(publish.export_alpaca_json(cfg.output.uri, shards, cfg.output.alpaca_json))
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
+    if server is not None:
+        manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))
     publish.write_manifest(cfg.output.uri, manifest)
     publish.clean_staging(cfg.output.uri)
@@ -93,10 +109,12 @@ def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str
     return manifest
 
 
-def run_settings(cfg: PipelineConfig) -> dict[str, Any]:
+def run_settings(cfg: PipelineConfig, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     """Run-wide sections that operators may read (the endpoint names its key's variable, not the key)."""
-    return {"endpoint": cfg.endpoint.model_dump() if cfg.endpoint else None,
-            "output_uri": cfg.output.uri, "lang": cfg.lang}
+    endpoint = cfg.endpoint.model_dump() if cfg.endpoint else None
+    if server is not None:
+        endpoint = local_llm.endpoint_settings(endpoint, server, cfg.local_llm)
+    return {"endpoint": endpoint, "output_uri": cfg.output.uri, "lang": cfg.lang}
 
 
 def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str,

@@ -17,15 +17,17 @@ import pyarrow.compute as pc
 from operators.base import rejected_mask
 from operators.dedup.components import is_pinned, live_node, node_key
 from operators.dedup.lsh import band_keys, exact_bucket
-from operators.dedup.minhash import MinHasher
+from operators.dedup.minhash import MinHasher, minhash_reduce, parse_sets, set_jaccard, shingle_sets
 from operators.dedup.text import exact_key, normalize_batch
 from operators.schema import DETAIL, REASON, STAGE
 
-NODE, EXACT, SIG = "_dd_node", "_dd_exact", "_dd_sig"
-INTERNAL = (NODE, EXACT, SIG)
+NODE, EXACT, SIG, SETS = "_dd_node", "_dd_exact", "_dd_sig", "_dd_sets"
+INTERNAL = (NODE, EXACT, SIG, SETS)
+SET_LIMIT = 4096  # shingles per field kept for exact verification; longer fields use the estimate
 EXACT_BAND = -1
 LOOKUP_SCHEMA = pa.schema([("k", pa.string()), ("a", pa.string()), ("b", pa.string()),
-                           ("sig_a", pa.binary()), ("exact", pa.binary()), ("sig", pa.binary())])
+                           ("sig_a", pa.binary()), ("sets_a", pa.binary()), ("exact", pa.binary()),
+                           ("sig", pa.binary()), ("sets", pa.binary())])
 PAIR_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("exact", pa.bool_()),
                          ("verified", pa.bool_()), ("similarity", pa.float64())])
 
@@ -63,15 +65,19 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
     nodes = [None] * batch.num_rows
     exacts = [None] * batch.num_rows
     sigs = [None] * batch.num_rows
+    sets = [None] * batch.num_rows
     if len(signed):
         keep_rows = np.flatnonzero(~empty)
-        sig = np.stack([hasher.sign_normalized([t[i] for i in keep_rows]) for t in texts], axis=1)
+        per_field = [hasher.shingle_hashes([t[i] for i in keep_rows]) for t in texts]
+        sig = np.stack([minhash_reduce(h, c, hasher.num_perm, hasher.seed) for h, c in per_field], axis=1)
+        field_sets = [shingle_sets(h, c, SET_LIMIT) for h, c in per_field]
         ids, sources, outputs = _column(sub, "id"), _column(sub, "source"), _column(sub, "output")
         for pos, row in zip(keep_rows, signed):
             nodes[row] = live_node(node_key(sources[pos], ids[pos], keep, outputs[pos]))
             exacts[row] = exact_key([t[pos] for t in texts])
         for j, row in enumerate(signed):
             sigs[row] = sig[j].tobytes()
+            sets[row] = b"".join(f[j] for f in field_sets)
     reasons = batch.column(REASON).to_pylist()
     stages = batch.column(STAGE).to_pylist()
     for row in idx[empty]:
@@ -79,7 +85,8 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
     batch = batch.set_column(batch.schema.get_field_index(REASON), REASON, pa.array(reasons, pa.string()))
     batch = batch.set_column(batch.schema.get_field_index(STAGE), STAGE, pa.array(stages, pa.string()))
     return batch.append_column(NODE, pa.array(nodes, pa.string())).append_column(
-        EXACT, pa.array(exacts, pa.binary())).append_column(SIG, pa.array(sigs, pa.binary()))
+        EXACT, pa.array(exacts, pa.binary())).append_column(SIG, pa.array(sigs, pa.binary())).append_column(
+        SETS, pa.array(sets, pa.binary()))
 
 
 def signatures(sig_column: pa.Array, num_fields: int, num_perm: int) -> np.ndarray:
@@ -119,6 +126,7 @@ def pairs(group: pa.Table, *, exact: bool, max_bucket: int, window: int) -> pa.T
     firsts: dict[bytes, str] = {}
     reps: list[str] = []
     for node, key in rows:
+        key = key[:16]
         first = firsts.get(key) if exact else None
         if first is None:
             firsts[key] = node
@@ -141,15 +149,28 @@ def pairs(group: pa.Table, *, exact: bool, max_bucket: int, window: int) -> pa.T
 
 
 def verify(batch: pa.Table, *, threshold: float, num_fields: int, num_perm: int,
-           exact_a: str = "exact_a", exact_b: str = "exact_b") -> pa.Table:
-    """Keep candidate pairs whose estimated Jaccard reaches `threshold` in every field."""
+           exact_a: str = "exact_a", exact_b: str = "exact_b", numbers: bool = True) -> pa.Table:
+    """Keep candidate pairs whose Jaccard reaches `threshold` in every field: exact Jaccard of the
+    shingle-hash sets where both rows carry them, the signature estimate otherwise. With `numbers`,
+    both rows must also contain the same numbers in the same order."""
     if not batch.num_rows:
         return PAIR_SCHEMA.empty_table()
     left = signatures(batch.column("sig_a"), num_fields, num_perm)
     right = signatures(batch.column("sig_b"), num_fields, num_perm)
-    similarity = (left == right).mean(axis=2).min(axis=1)
+    per_field = (left == right).mean(axis=2)
+    if "sets_a" in batch.column_names:
+        for row, (sa, sb) in enumerate(zip(batch.column("sets_a").to_pylist(), batch.column("sets_b").to_pylist())):
+            if sa is None or sb is None:
+                continue
+            for f, (xa, xb) in enumerate(zip(parse_sets(sa, num_fields), parse_sets(sb, num_fields))):
+                if xa is not None and xb is not None:
+                    per_field[row, f] = set_jaccard(xa, xb)
+    similarity = per_field.min(axis=1)
     ok = similarity >= threshold - 1e-9
-    same = pc.equal(batch.column(exact_a), batch.column(exact_b)).to_numpy(zero_copy_only=False)
+    keys_a, keys_b = batch.column(exact_a).to_pylist(), batch.column(exact_b).to_pylist()
+    same = np.array([x[:16] == y[:16] for x, y in zip(keys_a, keys_b)], dtype=bool)
+    if numbers:  # tasks that differ in their numbers are different tasks
+        ok &= np.array([x[16:] == y[16:] for x, y in zip(keys_a, keys_b)], dtype=bool)
     mask = pa.array(ok)
     return pa.table({"a": batch.column("a").filter(mask), "b": batch.column("b").filter(mask),
                      "exact": pa.array(same[ok], pa.bool_()),
@@ -175,7 +196,8 @@ def sig_rows(batch: pa.Table, *, wanted=None) -> pa.Table:
         batch = batch.filter(pa.array(keep, pa.bool_()))
     n = batch.num_rows
     return pa.table({"k": batch.column(NODE), "a": pa.nulls(n, pa.string()), "b": pa.nulls(n, pa.string()),
-                     "sig_a": pa.nulls(n, pa.binary()), "exact": batch.column(EXACT), "sig": batch.column(SIG)},
+                     "sig_a": pa.nulls(n, pa.binary()), "sets_a": pa.nulls(n, pa.binary()),
+                     "exact": batch.column(EXACT), "sig": batch.column(SIG), "sets": batch.column(SETS)},
                     schema=LOOKUP_SCHEMA)
 
 
@@ -187,16 +209,18 @@ def attach(group: pa.Table, *, side: str, **verify_args) -> pa.Table:
     pairs_ = group.filter(pa.array(~is_sig))
     if not len(own) or not pairs_.num_rows:
         return LOOKUP_SCHEMA.empty_table() if side == "a" else PAIR_SCHEMA.empty_table()
-    sig, key = group.column("sig")[int(own[0])], group.column("exact")[int(own[0])]
+    first = int(own[0])
+    sig, key, sets = (group.column(c)[first].as_py() for c in ("sig", "exact", "sets"))
     n = pairs_.num_rows
     if side == "a":
         return pa.table({"k": pairs_.column("b"), "a": pairs_.column("a"), "b": pairs_.column("b"),
-                         "sig_a": pa.array([sig.as_py()] * n, pa.binary()),
-                         "exact": pa.array([key.as_py()] * n, pa.binary()),
-                         "sig": pa.nulls(n, pa.binary())}, schema=LOOKUP_SCHEMA)
+                         "sig_a": pa.array([sig] * n, pa.binary()), "sets_a": pa.array([sets] * n, pa.binary()),
+                         "exact": pa.array([key] * n, pa.binary()), "sig": pa.nulls(n, pa.binary()),
+                         "sets": pa.nulls(n, pa.binary())}, schema=LOOKUP_SCHEMA)
     both = pa.table({"a": pairs_.column("a"), "b": pairs_.column("b"), "sig_a": pairs_.column("sig_a"),
-                     "sig_b": pa.array([sig.as_py()] * n, pa.binary()), "exact_a": pairs_.column("exact"),
-                     "exact_b": pa.array([key.as_py()] * n, pa.binary())})
+                     "sig_b": pa.array([sig] * n, pa.binary()), "exact_a": pairs_.column("exact"),
+                     "exact_b": pa.array([key] * n, pa.binary()), "sets_a": pairs_.column("sets_a"),
+                     "sets_b": pa.array([sets] * n, pa.binary())})
     return verify(both, **verify_args)
 
 

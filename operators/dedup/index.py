@@ -1,7 +1,8 @@
 """The persistent dedup index: signatures and band keys of a release, as Parquet beside it.
 
 One row per row the dedup stage signed in that run: `key` (its sortable input position, id last),
-`id`, `exact` (16-byte exact key), `signature` (fields x num_perm uint32, little endian), `bands`
+`id`, `exact` (16-byte exact key), `signature` (fields x num_perm uint32, little endian),
+`shingles` (per field: uint32 count + sorted shingle hashes, for exact verification), `bands`
 (the LSH band keys), `published` (false for rows removed as duplicates) and, for removed rows,
 `duplicate_of` (keeper id), `reason` and `similarity`. Unpublished rows are kept so that a later
 batch deduplicated against the index links through them exactly as a combined run would.
@@ -21,6 +22,7 @@ META_KEY = b"instructpipe.dedup"
 INDEX_DIRNAME = "_dedup_index"
 INDEX_SCHEMA = pa.schema([
     ("key", pa.string()), ("id", pa.string()), ("exact", pa.binary()), ("signature", pa.binary()),
+    ("shingles", pa.binary()),
     ("bands", pa.list_(pa.uint64())), ("published", pa.bool_()), ("duplicate_of", pa.string()),
     ("reason", pa.string()), ("similarity", pa.float64()),
 ])

@@ -24,13 +24,27 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5,
     return tuple(int(v) for v in _optimal_param(threshold, num_perm, fp_weight, fn_weight))
 
 
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    return 1.0 - (1.0 - similarity ** rows) ** bands
+
+
+@lru_cache(maxsize=64)
 def lsh_params(threshold: float, num_perm: int, fields: int, bands: int | None = None,
-               rows: int | None = None) -> tuple[int, int]:
+               rows: int | None = None, min_recall: float = 0.98) -> tuple[int, int]:
+    """Configured (bands, rows), or datasketch's optimum for a banding threshold that starts at
+    threshold**fields and is lowered until a pair at `threshold` (the other fields identical) becomes
+    a candidate with probability >= min_recall: datasketch's optimum at the threshold itself finds
+    only about half the pairs that sit right at it; verification removes the extra candidates."""
     if bands and rows:
         if bands * rows > num_perm:
             raise ValueError(f"bands x rows = {bands * rows} exceeds num_perm {num_perm}")
         return bands, rows
-    return optimal_bands(round(threshold ** max(fields, 1), 6), num_perm)
+    banding = round(threshold ** max(fields, 1), 2)
+    while True:
+        b, r = optimal_bands(banding, num_perm)
+        if candidate_probability(threshold, b, r) >= min_recall or banding <= 0.05:
+            return b, r
+        banding = round(banding - 0.01, 2)
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -55,8 +69,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return out
 
 
-def exact_bucket(exact_keys: np.ndarray) -> np.ndarray:
-    """64-bit bucket of each 16-byte exact key (first 8 bytes; the band keys are mixed, so a clash
+def exact_bucket(exact_keys) -> np.ndarray:
+    """64-bit bucket of each exact key (its first 8 bytes; the band keys are mixed, so a clash
     between the two kinds is a 2^-64 event and is caught by comparing the full key)."""
-    return np.frombuffer(b"".join(exact_keys), dtype="<u8")[::2].copy() if len(exact_keys) else \
-        np.empty(0, np.uint64)
+    return np.array([int.from_bytes(k[:8], "little") for k in exact_keys], dtype=np.uint64)

@@ -94,16 +94,57 @@ class MinHasher:
     unit: str = "char"  # "char" or "word"
     _words: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
-    def sign_normalized(self, texts: Sequence[str]) -> np.ndarray:
+    def shingle_hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(32-bit shingle hashes of all texts concatenated, shingles per text)."""
         if self.unit == "char":
             units, lengths = char_units(texts)
         else:
             units, lengths = word_units(texts, self._words if len(self._words) < 1_000_000 else None)
-        hashes, counts = hash_units(units, lengths, self.ngram)
+        return hash_units(units, lengths, self.ngram)
+
+    def sign_normalized(self, texts: Sequence[str]) -> np.ndarray:
+        hashes, counts = self.shingle_hashes(texts)
         return minhash_reduce(hashes, counts, self.num_perm, self.seed)
 
     def sign(self, texts: Sequence[str | None]) -> np.ndarray:
         return self.sign_normalized([normalize_for_dedup(t) for t in texts])
+
+
+NO_SET = np.uint32(0xFFFFFFFF)  # length marker: shingle set too large, use the estimate
+
+
+def shingle_sets(hashes: np.ndarray, counts: np.ndarray, limit: int) -> list[bytes]:
+    """Per text: uint32 length + sorted unique shingle hashes (or NO_SET if over `limit`)."""
+    out, start = [], 0
+    for count in counts.tolist():
+        if count > limit:
+            out.append(NO_SET.tobytes())
+        else:
+            values = np.unique(hashes[start:start + count])
+            out.append(np.uint32(len(values)).tobytes() + values.tobytes())
+        start += count
+    return out
+
+
+def parse_sets(blob: bytes, fields: int) -> list[np.ndarray | None]:
+    values = np.frombuffer(blob, dtype=np.uint32)
+    sets, pos = [], 0
+    for _ in range(fields):
+        n = int(values[pos])
+        if n == NO_SET:
+            sets.append(None)
+            pos += 1
+        else:
+            sets.append(values[pos + 1:pos + 1 + n])
+            pos += 1 + n
+    return sets
+
+
+def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    if not len(a) and not len(b):
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
 
 
 def jaccard_estimate(left: np.ndarray, right: np.ndarray) -> np.ndarray:

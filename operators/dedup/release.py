@@ -29,6 +29,7 @@ def index_rows(nodes: pa.Table, removed, bands: int, rows: int, num_fields: int,
         "key": pc.utf8_slice_codeunits(names, 1),
         "id": pa.array([node_id(n) for n in names.to_pylist()], pa.string()),
         "exact": nodes.column(batches.EXACT), "signature": nodes.column(batches.SIG),
+        "shingles": nodes.column(batches.SETS),
         "bands": pa.array(list(keys), pa.list_(pa.uint64())),
         "published": pa.array(~hit),
         "duplicate_of": pa.array([p.get("duplicate_of") for p in parsed], pa.string()),
@@ -41,7 +42,7 @@ def _as_nodes(batch: pa.Table, release: int) -> pa.Table:
     published = batch.column("published").to_pylist()
     names = [pinned_node(k, release, p) for k, p in zip(batch.column("key").to_pylist(), published)]
     return pa.table({batches.NODE: pa.array(names, pa.string()), batches.EXACT: batch.column("exact"),
-                     batches.SIG: batch.column("signature")})
+                     batches.SIG: batch.column("signature"), batches.SETS: batch.column("shingles")})
 
 
 def load_releases(uris, params: dict) -> tuple[list, list[Edge]]:

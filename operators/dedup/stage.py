@@ -39,6 +39,7 @@ class DedupConfig(OperatorConfig):
     combined: bool = False  # False: every field must be a near-duplicate; True: fields joined
     exact: bool = True
     near: bool = True
+    numbers: bool = True  # near-duplicates must contain the same numbers in the same order
     threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(128, ge=8, le=1024)
     seed: int = 1
@@ -151,7 +152,7 @@ class Dedup(Operator):
         return with_a.union(sigs).groupby("k", num_partitions=parts).map_groups(
             batches.attach, batch_format="pyarrow",
             fn_kwargs={"side": "b", "threshold": cfg.threshold, "num_fields": self.num_fields,
-                       "num_perm": cfg.num_perm})
+                       "num_perm": cfg.num_perm, "numbers": cfg.numbers})
 
     def index_dataset(self):
         """Index rows of this run (a Ray Dataset) for `write_index`; available after apply()."""
@@ -180,7 +181,7 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 def _signed_nodes(batch: pa.Table) -> pa.Table:
     batch = batch.filter(pc.is_valid(batch.column(batches.NODE)))
-    return batch.select([batches.NODE, batches.EXACT, batches.SIG])
+    return batch.select(list(batches.INTERNAL))
 
 
 def _mark(batch: pa.Table, removed, stage: str) -> pa.Table:

@@ -71,9 +71,16 @@ def normalize_for_dedup(text: str | None) -> str:
     return _normalize_one(text or "")
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def exact_key(texts: Sequence[str]) -> bytes:
-    """128-bit key of already normalised field texts (the exact-duplicate hash)."""
-    return hashlib.blake2b("\x1f".join(texts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    """24 bytes for already normalised field texts: a 128-bit hash of the texts (the exact key)
+    followed by a 64-bit hash of each field's numbers in order (the number key)."""
+    text = "\x1f".join(texts)
+    numbers = "\x1f".join(" ".join(_DIGITS.findall(t)) for t in texts)
+    return (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            + hashlib.blake2b(numbers.encode("utf-8"), digest_size=8).digest())
 
 
 def _fmix64_int(h: int) -> int:
@@ -172,6 +179,11 @@ def word_units(texts: Sequence[str], cache: dict[str, int] | None = None) -> tup
                 h = cache[w] = word_hash64(w)
             values.append(h)
     return np.array(values, dtype=np.uint64), np.array(lengths, dtype=np.int64)
+
+
+def word_tokens(normalized: str) -> list[str]:
+    """Words of a normalised text; each CJK character is a word."""
+    return _WORDS.findall(normalized)
 
 
 def shingles(text: str, n: int = 5, unit: str = "char") -> list[str]:

@@ -24,7 +24,7 @@ from operators.filters.script import (HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE,
 from operators.filters.wordlists import ENGLISH, FOREIGN, FOREIGN_BY_LANG
 
 UND = "und"
-DEFAULT_MAX_CHARS = 1000
+DEFAULT_MAX_CHARS = 500
 LANGDETECT_MAX_CHARS = 500
 LANGDETECT_TRIALS = 3  # langdetect's default is 7; 3 keeps its answer on our data at less than half the cost
 CJK_PUNCT_RE = re.compile("[\u3001\u3002\uff0c\uff1a\uff1b\uff01\uff1f\uff08\uff09\u300a\u300b\u300c\u300d\u201c\u201d]")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from operators.base import Operator, OperatorConfig, StageContext
 from operators.filters.common import first_problem, read_field, row_langs, set_column, with_scores
 from operators.filters.langid import DEFAULT_MAX_CHARS, UND, ensure_seeded, identify
-from operators.filters.script import to_simplified, traditional_count, traditional_ratio
+from operators.filters.script import to_simplified, traditional_stats
 from operators.registry import register
 from operators.schema import update_meta
 
@@ -58,23 +58,22 @@ class LanguageFilter(Operator):
             problems.append(field_problems)
         reasons = first_problem(*problems) if problems else [None] * batch.num_rows
         langs = row_langs(batch, cfg.lang)
-        scores: dict[str, list[Any]] = {f"lang_{f}": [] for f in cfg.fields}
-        scores.update({f"trad_{f}": [] for f in cfg.fields})
+        # Scores column by column, then decisions row by row.
+        detected = {name: [identify(text, cfg.max_chars) for text in texts[name]] for name in cfg.fields}
+        trad = {name: [traditional_stats(text[:cfg.max_chars]) if found[0] == "zh" else (0, 0.0)
+                       for text, found in zip(texts[name], detected[name])] for name in cfg.fields}
         details: list[dict[str, Any] | None] = [None] * batch.num_rows
         meta_updates: list[dict[str, Any] | None] = [None] * batch.num_rows
         converted: set[str] = set()
         for i in range(batch.num_rows):
-            row = {name: texts[name][i] for name in cfg.fields}
-            detected = {name: identify(text, cfg.max_chars) for name, text in row.items()}
-            for name in cfg.fields:
-                scores[f"lang_{name}"].append(detected[name][0])
-                scores[f"trad_{name}"].append(
-                    round(traditional_ratio(row[name][:cfg.max_chars]), 4) if detected[name][0] == "zh" else 0.0)
             if reasons[i] is not None:
                 continue
+            row_detected = {name: detected[name][i] for name in cfg.fields}
             if not langs[i]:
-                langs[i] = self._detect_row_lang(detected)
-            reasons[i], details[i], convert = self._check_row(row, detected, langs[i])
+                langs[i] = self._detect_row_lang(row_detected)
+            instruction = texts["instruction"][i] if "instruction" in texts else ""
+            row_trad = {name: trad[name][i] for name in cfg.fields}
+            reasons[i], details[i], convert = self._check_row(instruction, row_detected, row_trad, langs[i])
             for name in convert:
                 texts[name][i] = to_simplified(texts[name][i])
                 converted.add(name)
@@ -84,6 +83,8 @@ class LanguageFilter(Operator):
         batch = set_column(batch, "lang", langs)
         if any(meta_updates) and "meta" in batch.column_names:
             batch = set_column(batch, "meta", update_meta(batch.column("meta").to_pylist(), meta_updates))
+        scores: dict[str, list[Any]] = {f"lang_{name}": [d[0] for d in detected[name]] for name in cfg.fields}
+        scores.update({f"trad_{name}": [round(t[1], 4) for t in trad[name]] for name in cfg.fields})
         batch = with_scores(batch, scores, cfg.keep_scores)
         return self.decide(batch, reasons, details)
 
@@ -93,15 +94,15 @@ class LanguageFilter(Operator):
                 return detected[name][0]
         return ""
 
-    def _check_row(self, row: dict[str, str], detected: dict[str, tuple[str, str]],
-                   expected: str) -> tuple[str | None, dict | None, list[str]]:
+    def _check_row(self, instruction: str, detected: dict[str, tuple[str, str]],
+                   trad: dict[str, tuple[int, float]], expected: str) -> tuple[str | None, dict | None, list[str]]:
         """(reason, detail, fields to convert to Simplified)."""
         cfg = self.config
         if not expected:
             return None, None, []  # nothing in the row has a language to check
         if cfg.allowed and expected not in cfg.allowed:
             return "unsupported_language", {"lang": expected, "allowed": list(cfg.allowed)}, []
-        exempt = cfg.translation_exempt and bool(_TRANSLATE.search(row.get("instruction", "")[:cfg.max_chars]))
+        exempt = cfg.translation_exempt and bool(_TRANSLATE.search(instruction[:cfg.max_chars]))
         for name, (lang, method) in detected.items():
             if exempt and name in ("input", "output"):
                 continue
@@ -110,13 +111,8 @@ class LanguageFilter(Operator):
                         {"field": name, "detected": lang, "expected": expected, "method": method}, [])
         if expected != "zh" or cfg.traditional == "keep":
             return None, None, []
-        traditional = [name for name, text in row.items() if self._is_traditional(text)]
+        traditional = [name for name, (count, ratio) in trad.items()
+                       if count >= cfg.traditional_min_chars and ratio >= cfg.traditional_min_ratio]
         if traditional and cfg.traditional == "reject":
             return "traditional_chinese", {"fields": traditional}, []
         return None, None, traditional
-
-    def _is_traditional(self, text: str) -> bool:
-        cfg = self.config
-        head = text[:cfg.max_chars]
-        return (traditional_count(head) >= cfg.traditional_min_chars
-                and traditional_ratio(head) >= cfg.traditional_min_ratio)

@@ -59,8 +59,9 @@ def repetition_ratio(text: str, n: int, min_tokens: int) -> float:
     tokens = text.lower().split() if text.isascii() else TOKEN_RE.findall(text.lower())
     if len(tokens) < max(min_tokens, n + 1):
         return 0.0
-    grams = list(zip(*(tokens[i:] for i in range(n)))) if n > 1 else tokens
-    return round(1.0 - len(set(grams)) / len(grams), 4)
+    total = len(tokens) - n + 1
+    distinct = len(set(zip(*(tokens[i:] for i in range(n)))) if n > 1 else set(tokens))
+    return round(1.0 - distinct / total, 4)
 
 
 def finish_reason(meta_text: str | None) -> str | None:
@@ -95,10 +96,14 @@ class ResponseFilter(Operator):
     def __init__(self, config=None, context=None):
         super().__init__(config, context)
         cfg = self.config
-        self._refusals = tuple(p.lower().replace("，", ",") for p in cfg.refusal_phrases)
+        refusals = [p.lower().replace("，", ",") for p in cfg.refusal_phrases]
+        self._ascii_refusals = tuple(p for p in refusals if p.isascii())
+        self._refusal_re = re.compile("|".join(re.escape(p) for p in sorted(refusals, key=len, reverse=True))
+                                      ) if refusals else None
         self._tokens = tuple(t.lower() for t in cfg.template_tokens)
         self._prefixes = tuple(p.lower() for p in cfg.template_prefixes)
-        self._token_starts = {c for t in self._tokens if t for c in (t[0], t[0].upper())}
+        starts = {c for t in self._tokens if t for c in (t[0], t[0].upper())}
+        self._token_start_re = re.compile("[" + re.escape("".join(sorted(starts))) + "]") if starts else None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
@@ -146,7 +151,7 @@ class ResponseFilter(Operator):
     def _template_leak(self, row: dict[str, str]) -> dict[str, str] | None:
         for name in self.config.template_fields:
             text = row.get(name, "")
-            if not any(c in text for c in self._token_starts):
+            if self._token_start_re is None or not self._token_start_re.search(text):
                 continue
             lowered = text.lower()
             for token in self._tokens:
@@ -161,8 +166,8 @@ class ResponseFilter(Operator):
     def _refusal(self, output: str) -> str | None:
         window = self.config.refusal_window
         text = output if len(output) <= 2 * window else output[:window] + "\n" + output[-window:]
-        text = text.lower().replace("，", ",").replace("’", "'")
-        for phrase in self._refusals:
-            if phrase in text:
-                return phrase
-        return None
+        text = text.lower().replace("’", "'")
+        if text.isascii():  # only the ASCII phrases can occur; `in` beats the regex on Latin text
+            return next((phrase for phrase in self._ascii_refusals if phrase in text), None)
+        match = self._refusal_re.search(text.replace("，", ",")) if self._refusal_re else None
+        return match.group(0) if match else None

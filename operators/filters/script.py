@@ -5,7 +5,6 @@ Everything here is regex or `str.translate` work done in C; callers cap the text
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from operators.filters import t2s_table
@@ -33,36 +32,6 @@ _CODE_LINE = re.compile(
     re.M)
 
 
-@dataclass(frozen=True)
-class ScriptCounts:
-    han: int
-    kana: int
-    hangul: int
-    latin_words: int
-    latin_letters: int
-    other_letters: int
-
-    @property
-    def letters(self) -> int:
-        return self.han + self.kana + self.hangul + self.latin_letters + self.other_letters
-
-
-def script_counts(text: str) -> ScriptCounts:
-    """Counts per writing system; ASCII text skips the CJK scans."""
-    words = LATIN_WORD_RE.findall(text)
-    latin_letters = sum(map(len, words))
-    if text.isascii():
-        return ScriptCounts(0, 0, 0, len(words), latin_letters, 0)
-    return ScriptCounts(
-        han=count_han(text),
-        kana=len(KANA_RE.findall(text)),
-        hangul=len(HANGUL_RE.findall(text)),
-        latin_words=len(words),
-        latin_letters=latin_letters,
-        other_letters=len(OTHER_LETTER_RE.findall(text)),
-    )
-
-
 def strip_non_prose(text: str) -> str:
     """Remove fenced code blocks, URLs and e-mail addresses before language identification."""
     if "```" in text:
@@ -74,7 +43,7 @@ def strip_non_prose(text: str) -> str:
 
 def looks_like_code(text: str) -> bool:
     """True for text that is mostly source code (no prose worth a language check)."""
-    if sum(map(text.count, "(={;<")) < 2 or HAN_RE.search(text):
+    if sum(map(text.count, "(={;<:")) < 2 or HAN_RE.search(text):
         return False
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
@@ -115,6 +84,14 @@ def traditional_ratio(text: str) -> float:
     if not han:
         return 0.0
     return len(_TRAD_ONLY_RE.findall(text)) / han
+
+
+def traditional_stats(text: str) -> tuple[int, float]:
+    """(Traditional-only characters, their share of Han characters)."""
+    if text.isascii():
+        return 0, 0.0
+    count = len(_TRAD_ONLY_RE.findall(text))
+    return (count, count / count_han(text)) if count else (0, 0.0)
 
 
 def traditional_count(text: str) -> int:

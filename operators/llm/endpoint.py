@@ -6,7 +6,7 @@ key is read only where the HTTP client is built (`load_api_key`).
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +57,9 @@ class EndpointConfig(BaseModel):
     rpm: Optional[float] = Field(None, gt=0)
     tpm: Optional[float] = Field(None, gt=0)
     burst_s: float = Field(1.0, gt=0)
+    # "cluster": one shared limiter actor (limits, 429 cool-downs and budget hold across actors and nodes);
+    # "local": each actor enforces the limits alone (single-actor runs, unit tests without Ray).
+    limiter: Literal["cluster", "local"] = "cluster"
 
     # Faults.
     timeout_s: float = Field(120.0, gt=0)

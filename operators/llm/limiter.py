@@ -98,7 +98,7 @@ class Schedule:
 class LimiterActor:
     """Remote wrapper of `Schedule` (async actor: every call runs on one loop, no locks needed)."""
 
-    def __init__(self, idle_exit_s: float = 600.0, **schedule: Any):
+    def __init__(self, idle_exit_s: float = 120.0, **schedule: Any):
         self.schedule = Schedule(**schedule)
         self.idle_exit_s = idle_exit_s
         self.last_call = time.monotonic()
@@ -124,10 +124,11 @@ class LimiterActor:
             self._watchdog = asyncio.get_running_loop().create_task(self._exit_when_idle())
 
     async def _exit_when_idle(self) -> None:
-        import ray
+        """Detached, so it outlives a killed driver; it goes away by itself (clients re-create it)."""
+        import os
         while time.monotonic() - self.last_call < self.idle_exit_s:
-            await asyncio.sleep(min(30.0, self.idle_exit_s))
-        ray.actor.exit_actor()
+            await asyncio.sleep(min(10.0, self.idle_exit_s))
+        os._exit(0)
 
 
 def limiter_handle(name: str, schedule: dict[str, Any]):
@@ -135,7 +136,7 @@ def limiter_handle(name: str, schedule: dict[str, Any]):
     import ray
     if not ray.is_initialized():
         return None
-    remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3)(LimiterActor)
+    remote = ray.remote(num_cpus=0, max_restarts=0)(LimiterActor)
     return remote.options(name=name, namespace="instructpipe", lifetime="detached",
                           get_if_exists=True).remote(**schedule)
 
@@ -151,12 +152,25 @@ class LimiterClient:
         self._cooldown_report = 0.0
         self._cooldown_until = 0.0
         self._pump: Optional[asyncio.Task] = None
+        # Without rate limits or a budget there is nothing to reserve: requests only wait for a
+        # cool-down, which a background poll learns from the shared actor twice a second.
+        self.unlimited = not any(schedule.get(k) is not None for k in ("rpm", "tpm", "max_requests", "max_cost_usd"))
+        self._poller: Optional[asyncio.Task] = None
+        self._last_acquire = 0.0
 
     async def acquire(self, tokens: int, cost_usd: float) -> bool:
         """Wait for a send slot; False when the budget is exhausted (the request must not be sent)."""
         left = self._cooldown_until - time.monotonic()
         if left > 0:
             await asyncio.sleep(left)
+        if self.unlimited:
+            self._last_acquire = time.monotonic()
+            if self._poller is None or self._poller.done():
+                self._poller = asyncio.get_running_loop().create_task(self._poll())
+            left = self._cooldown_until - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+            return True
         future = asyncio.get_running_loop().create_future()
         self._queue.append((tokens, cost_usd, future))
         self._kick()
@@ -182,12 +196,27 @@ class LimiterClient:
         while self._pump is not None and not self._pump.done():
             await asyncio.shield(self._pump)
 
+    async def close(self) -> None:
+        """Stop background calls (no remote call here: Ray may already be shut down)."""
+        tasks = [t for t in (self._poller, self._pump) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _poll(self, every_s: float = 0.5, idle_s: float = 2.0) -> None:
+        """While requests are being made, learn other actors' cool-downs; stop when idle."""
+        while time.monotonic() - self._last_acquire < idle_s:
+            await asyncio.sleep(every_s)
+            self._kick()
+
     def _kick(self) -> None:
         if self._pump is None or self._pump.done():
             self._pump = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        while self._queue or any(self._settle) or self._cooldown_report:
+        first = True
+        while self._queue or any(self._settle) or self._cooldown_report or first:
+            first = False
             items, self._queue = self._queue, []
             settle, self._settle = tuple(self._settle), [0, 0.0, 0.0, 0]
             cooldown, self._cooldown_report = self._cooldown_report, 0.0
@@ -210,12 +239,15 @@ class LimiterClient:
             if cooldown:
                 self.local.cooldown(cooldown)
             return self.local.reserve([Reservation(t, c) for t, c in items]), self.local.cooldown_left()
+        import ray
+        if not ray.is_initialized():  # never let a late call start a new Ray (auto-init)
+            raise RuntimeError("Ray is not running")
         try:
             return await self.handle.call.remote(items, settle, cooldown)
         except Exception:
             if self.name is None:
                 raise
-            log.warning("rate limiter actor unreachable; getting it again")
+            log.warning("rate limiter actor %s unreachable; getting it again", self.name)
             self.handle = limiter_handle(self.name, self.schedule_args)
             return await self.handle.call.remote(items, settle, cooldown)
 

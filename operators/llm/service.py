@@ -9,6 +9,7 @@ outcome and the new answers are written to the cache.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import logging
 import threading
@@ -69,20 +70,38 @@ class LLMService:
         schedule = {"rpm": cfg.rpm, "tpm": cfg.tpm, "burst_s": cfg.burst_s,
                     "max_requests": cfg.max_requests, "max_cost_usd": cfg.max_cost_usd}
         name = limiter_name(cfg, self.url, run_id)
-        handle = limiter_handle(name, schedule)
+        handle = limiter_handle(name, schedule) if cfg.limiter == "cluster" else None
         self.loop = LoopThread()
         self.limiter = LimiterClient(schedule, handle, name if handle is not None else None)
         self.client = ChatClient(cfg, self.url, api_key, self.limiter)
         self._inflight: dict[str, asyncio.Future] = {}
         self._budget_warned = False
         self._semaphore = self.loop.run(self._start())
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Write what is pending and close the HTTP sessions (also run at interpreter exit)."""
+        if not self.loop.thread.is_alive():
+            return
+        try:
+            self.cache.flush()
+            self.loop.run(self._shutdown(), timeout=2)
+        except Exception as err:  # closing is best effort
+            log.debug("closing LLM service: %s", type(err).__name__)
+        self.loop.stop()
 
     def __repr__(self) -> str:
         return f"LLMService(url={redact_url(self.url)!r}, model={self.cfg.model!r})"
 
     async def _start(self) -> asyncio.Semaphore:
-        asyncio.get_running_loop().create_task(self._flush_forever())
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
         return asyncio.Semaphore(self.cfg.concurrency_per_actor)
+
+    async def _shutdown(self) -> None:
+        self._flusher.cancel()
+        await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.limiter.close()
+        await self.client.close()
 
     def complete_many(self, requests: list[Optional[Request]]) -> list[Optional[Outcome]]:
         """One outcome per request (None in, None out), in order."""

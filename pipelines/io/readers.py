@@ -33,6 +33,12 @@ class InputFile:
     mapping: tuple[tuple[str, str], ...]
     lang: str
     keep_fields: tuple[str, ...]
+    copy: int = 0  # n-th time this file is listed among the inputs; keeps sources unique
+
+    @property
+    def label(self) -> str:
+        """How rows name this file in `source` (`uri`, or `uri[n]` for the n-th extra listing)."""
+        return self.uri if self.copy == 0 else f"{self.uri}[{self.copy}]"
 
 
 def expand_input(uri: str, fmt: str = "auto", split: Optional[str] = None) -> list[tuple[str, int, str]]:
@@ -83,7 +89,7 @@ def read_file(spec: InputFile, batch_rows: int) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
     try:
         for position, obj in formats.PARSERS[spec.format](spec.uri):
-            rows.extend(to_rows(obj, f"{spec.uri}:{position}", mapping, spec.lang, spec.keep_fields))
+            rows.extend(to_rows(obj, f"{spec.label}:{position}", mapping, spec.lang, spec.keep_fields))
             if len(rows) >= batch_rows:
                 yield records_to_table(rows, REJECT_SCHEMA)
                 rows = []
@@ -116,6 +122,6 @@ class InstructionDatasource(Datasource):
 
         def read() -> Iterator[pa.Table]:
             for n, table in enumerate(read_file(spec, batch_rows)):
-                on_batch(READ_STAGE, f"{spec.uri}#{n}", table)
+                on_batch(READ_STAGE, f"{spec.label}#{n}", table)
                 yield table
         return read

@@ -48,7 +48,7 @@ def test_fault_matrix_through_the_pipeline(tmp_path):
     with FakeOpenAI(latency_s=0.02, retry_after_s=0.1, hang_s=2.0, expected_key=CANARY_KEY,
                     fault_rates={"503": 0.1, "reset": 0.05}, seed=1) as server:
         endpoint = endpoint_settings(server, timeout_s=0.5, num_actors=2, concurrency_per_actor=8,
-                                     cache_uri=str(tmp_path / "cache"))
+                                     cache_uri=str(tmp_path / "cache"), limiter="cluster")
         raw = config(tmp_path, write_input(tmp_path / "in.jsonl", instructions), endpoint)
         manifest = run(raw)
         check_balance(manifest)

@@ -98,3 +98,16 @@ def test_empty_input_gives_an_empty_committed_output(tmp_path):
                     "output": {"uri": str(tmp_path / "out")}, "stages": ["normalize"]})
     assert manifest["counts"] == {"input": 0, "output": 0, "rejected": 0}
     assert (tmp_path / "out" / "_manifest.json").exists()
+
+
+def test_same_file_listed_twice_is_counted_twice(data_dir, tmp_path):
+    sample = str(data_dir / "self-instruct/user_oriented_instructions.jsonl")
+    manifest = run({"name": "twice", "lang": "en",
+                    "inputs": [{"uri": sample}, {"uri": sample}, {"uri": sample, "lang": "xx"}],
+                    "output": {"uri": str(tmp_path / "out")}, "ray": {"batch_rows": 50}, "stages": ["normalize"]})
+    rows = published_rows(tmp_path / "out")
+    per_listing = sum(len(json.loads(line)["instances"]) for line in open(sample))
+    assert manifest["counts"]["input"] == 3 * per_listing
+    assert manifest["counts"]["output"] == len(rows) == 3 * per_listing
+    assert len({r["source"] for r in rows}) == len(rows)
+    assert any(r["source"].startswith(sample + "[1]:") for r in rows)

@@ -20,7 +20,8 @@ def endpoint_settings(server: FakeOpenAI, **overrides) -> dict:
     """An `endpoint:` section for the fake server: fast retries, short timeouts."""
     settings = {"base_url": server.url, "model": "gpt-4", "api_key_env": CANARY_KEY_ENV,
                 "timeout_s": 2.0, "max_retries": 2, "backoff_base_s": 0.05, "backoff_max_s": 0.5,
-                "concurrency_per_actor": 16, "num_actors": 1, "cache_uri": "none"}
+                "concurrency_per_actor": 16, "num_actors": 1, "cache_uri": "none",
+                "limiter": "local"}
     settings.update(overrides)
     return settings
 

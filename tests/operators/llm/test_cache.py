@@ -47,3 +47,12 @@ def test_disabled_cache_stores_nothing():
     cache = ResponseCache(None)
     cache.put("k", {"content": "x"})
     assert cache.get("k") is None and cache.flush() == 0 and cache.refresh() == 0
+
+
+def test_cache_on_s3(s3_bucket):
+    uri = f"s3://{s3_bucket}/llm-cache"
+    writer = ResponseCache(uri)
+    writer.put("k1", {"content": "on s3"})
+    assert writer.flush() == 1
+    reader = ResponseCache(uri)
+    assert reader.refresh() == 1 and reader.get("k1")["content"] == "on s3"

@@ -1,0 +1,1 @@
+"""Translation support: protected spans (code, URLs, numbers, placeholders), reply parsing, QA checks."""
