@@ -65,8 +65,7 @@ def throughput(url: str, actors: int, in_flight: int, latency: float, waves: int
     started = time.monotonic()
     results = ray.get([c.run.remote(in_flight * waves, f"{tag}-{i}") for i, c in enumerate(clients)])
     wall = time.monotonic() - started
-    for c in clients:
-        ray.kill(c)
+    del clients  # out of scope: the actors exit
     total = sum(r[0] for r in results)
     ok = sum(r[3] for r in results)
     rate = total / wall

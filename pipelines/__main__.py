@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return inspect(args.output)
+        from pipelines import multi
+        if multi.is_multi(args.config):  # a `pipelines:` list (configs/gpt4_llm.yaml)
+            return multi.cli(args)
         cfg, raw = load_config(args.config, args.overrides, getattr(args, "input", []), getattr(args, "output", None))
         if args.command == "validate":
             print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")

@@ -33,6 +33,10 @@ def summary_table(manifest: dict[str, Any]) -> str:
                  f"{len(manifest['shards'])} shard file(s), {len(manifest['rejects'])} reject file(s)")
     for key, value in (manifest.get("llm") or {}).items():
         lines.append(f"llm {key}: {value}")
+    local = manifest.get("local_llm")
+    if local:
+        lines.append(f"local model: {local['model']} (llama.cpp, {local['threads']} thread(s), "
+                     f"n_ctx {local['n_ctx']}, started in {local['startup_s']} s)")
     return "\n".join(lines)
 
 

@@ -268,15 +268,18 @@ def served_model(base_url: str, timeout_s: float = 5.0) -> str:
         return str(json.loads(response.read())["data"][0]["id"])
 
 
+def server_command(cfg: LocalLLMConfig) -> tuple[Callable[[int], list[str]], dict[str, str]]:
+    """llama.cpp's server for the configured model, and its extra environment; checks the extra first."""
+    check_installed()
+    model_path = find_model(cfg)
+    command = llama_command(cfg, model_path, Path(model_path).name.removesuffix(".gguf"))
+    return command, {NO_EXTRA_BUFFERS_ENV: "0" if cfg.extra_buffers else "1"}
+
+
 @contextmanager
-def managed_server(cfg: LocalLLMConfig, command: Optional[Callable[[int], list[str]]] = None) -> Iterator[ManagedServer]:
+def managed_server(cfg: LocalLLMConfig) -> Iterator[ManagedServer]:
     """The running server; stopped on every exit path (SIGTERM becomes SystemExit while it runs)."""
-    env = {}
-    if command is None:
-        check_installed()
-        model_path = find_model(cfg)
-        command = llama_command(cfg, model_path, Path(model_path).name.removesuffix(".gguf"))
-        env = {NO_EXTRA_BUFFERS_ENV: "0" if cfg.extra_buffers else "1"}
+    command, env = server_command(cfg)
     server = ManagedServer(cfg, command, env=env)
     atexit.register(server.stop)
     handler = _on_sigterm()

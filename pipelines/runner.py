@@ -17,7 +17,8 @@ from pipelines import VERSION, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
-from pipelines.io import publish, storage
+from operators import storage
+from pipelines.io import publish
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
 from pipelines.io.records import READ_STAGE
 from pipelines.io.sink import STAGING, ShardSink, collect
@@ -78,9 +79,11 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
 
     ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
     settings = run_settings(cfg, server)
+    global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
-        ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows)
+        ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows,
+                         global_ops)
 
     stage_names = [READ_STAGE] + [s.name for s in cfg.stages]
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
@@ -96,10 +99,14 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
         server.ensure_alive()
 
     publish.publish(cfg.output.uri, staging, shards + rejects)
+    artifacts = [a for op in global_ops if hasattr(op, "write_artifacts")
+                 for a in op.write_artifacts(cfg.output.uri)]
     exports = []
     if cfg.output.alpaca_json:
         exports.append(publish.export_alpaca_json(cfg.output.uri, shards, cfg.output.alpaca_json))
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
+    if artifacts:
+        manifest["artifacts"] = artifacts
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))

@@ -60,10 +60,13 @@ def _tap(stage: str, reporter: Reporter, phase: str):
 
 
 def apply_stage(ds: ray.data.Dataset, op_class: type[Operator], config, context: StageContext,
-                reporter: Reporter, batch_rows: int) -> ray.data.Dataset:
+                reporter: Reporter, batch_rows: int, global_ops: list | None = None) -> ray.data.Dataset:
+    """Add one stage to the plan; whole-dataset operators are also appended to `global_ops`."""
     kind = op_class.kind
     if kind == "global":
         op = op_class(config, context)
+        if global_ops is not None:
+            global_ops.append(op)
         ds = ds.map_batches(_tap(context.stage, reporter, "in"), batch_format="pyarrow", batch_size=None)
         ds = op.apply(ds)
         return ds.map_batches(_tap(context.stage, reporter, "out"), batch_format="pyarrow", batch_size=None)

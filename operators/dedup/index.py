@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from pipelines.io import storage
+from operators import storage
 
 META_KEY = b"instructpipe.dedup"
 INDEX_DIRNAME = "_dedup_index"

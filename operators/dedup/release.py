@@ -9,7 +9,8 @@ import pyarrow.compute as pc
 
 from operators.dedup import batches
 from operators.dedup.components import Edge, node_id, pinned_node
-from operators.dedup.index import INDEX_SCHEMA, check_params, read_index_dataset
+from operators import storage
+from operators.dedup.index import INDEX_SCHEMA, check_params, index_uri_for, read_index_dataset
 from operators.dedup.lsh import band_keys
 
 
@@ -45,10 +46,18 @@ def _as_nodes(batch: pa.Table, release: int) -> pa.Table:
                      batches.SIG: batch.column("signature"), batches.SETS: batch.column("shingles")})
 
 
+def resolve_index_uri(uri: str) -> str:
+    """An index URI as given, or the index beside a published release (a directory with a manifest)."""
+    if storage.exists(storage.join(uri, "_manifest.json")):
+        return index_uri_for(uri)
+    return uri
+
+
 def load_releases(uris, params: dict) -> tuple[list, list[Edge]]:
     """Earlier releases as node datasets (pinned: never rejected) and the stored duplicate links."""
     datasets, links = [], []
     for release, uri in enumerate(uris):
+        uri = resolve_index_uri(uri)
         check_params(uri, params)
         ds = read_index_dataset(uri).materialize()
         datasets.append(ds.map_batches(_as_nodes, batch_format="pyarrow", fn_kwargs={"release": release}))

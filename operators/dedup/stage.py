@@ -25,7 +25,8 @@ from pydantic import Field, model_validator
 from operators.base import Operator, OperatorConfig
 from operators.dedup import batches
 from operators.dedup.components import Edge, resolve
-from operators.dedup.index import INDEX_SCHEMA, write_index
+from operators import storage
+from operators.dedup.index import INDEX_DIRNAME, INDEX_SCHEMA, index_uri_for, write_index
 from operators.dedup.lsh import lsh_params
 from operators.dedup.minhash import MinHasher
 from operators.dedup.release import index_rows, load_releases
@@ -168,6 +169,14 @@ class Dedup(Operator):
     def write_index(self, uri: str) -> str:
         """Save this run's index (signatures, band keys, published flags) as Parquet at `uri`."""
         return write_index(self.index_dataset(), uri, self.params)
+
+    def write_artifacts(self, output_uri: str) -> list[dict]:
+        """Called by the runner while publishing: the index replaces any earlier one beside the data."""
+        uri = index_uri_for(output_uri)
+        if storage.exists(uri):
+            storage.delete(uri)
+        self.write_index(uri)
+        return [{"kind": "dedup_index", "stage": self.stage, "path": INDEX_DIRNAME}]
 
 
 def _tables(ds) -> list[pa.Table]:

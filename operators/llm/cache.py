@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
-from pipelines.io.storage import filesystem, is_remote
+from operators.storage import filesystem, is_remote
 
 log = logging.getLogger(__name__)
 _SUFFIX = ".jsonl"

@@ -64,8 +64,8 @@ class ChatClient:
         self.ever_connected = False
         limits = httpx2.Limits(max_connections=cfg.concurrency_per_actor * 2,
                                max_keepalive_connections=cfg.concurrency_per_actor)
-        # The aiohttp transport: about a third of httpx's CPU per request at 64+ connections
-        # (httpcore's pool assignment grows with connections x waiting requests).
+        # The SDK's aiohttp transport: httpcore's pool spends CPU per request that grows with
+        # connections x waiting requests (about 40% of the client's CPU at 64 in flight).
         self._http = openai.DefaultAioHttpClient(limits=limits, timeout=cfg.timeout_s)
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=url, max_retries=0,
                                           timeout=cfg.timeout_s, http_client=self._http)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 OPENAI_URL = "https://api.openai.com/v1"
-LOCAL = "local"  # reserved: the embedded llama.cpp server
+LOCAL = "local"  # reserved: the embedded llama.cpp server (pipelines/local_llm.py replaces it)
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _PLACEHOLDER_KEY = "sk-no-key-needed"  # local servers ignore the key, the client wants one
 
@@ -88,9 +88,7 @@ class EndpointConfig(BaseModel):
 def resolve_base_url(cfg: EndpointConfig) -> str:
     """The URL the client talks to: configured, else $OPENAI_BASE_URL, else the OpenAI API."""
     url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-    if url == LOCAL:
-        url = os.environ.get("INSTRUCTPIPE_LOCAL_LLM_URL", LOCAL)
-    return url.rstrip("/")
+    return url.rstrip("/")  # "local" stays: the runner swaps in the embedded server's URL
 
 
 def is_local(url: str) -> bool:

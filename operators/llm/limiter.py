@@ -157,6 +157,7 @@ class LimiterClient:
         self.unlimited = not any(schedule.get(k) is not None for k in ("rpm", "tpm", "max_requests", "max_cost_usd"))
         self._poller: Optional[asyncio.Task] = None
         self._last_acquire = 0.0
+        self._active = 0  # unlimited mode: attempts sent and not yet settled
 
     async def acquire(self, tokens: int, cost_usd: float) -> bool:
         """Wait for a send slot; False when the budget is exhausted (the request must not be sent)."""
@@ -165,6 +166,7 @@ class LimiterClient:
             await asyncio.sleep(left)
         if self.unlimited:
             self._last_acquire = time.monotonic()
+            self._active += 1
             if self._poller is None or self._poller.done():
                 self._poller = asyncio.get_running_loop().create_task(self._poll())
             left = self._cooldown_until - time.monotonic()
@@ -182,6 +184,8 @@ class LimiterClient:
         return True
 
     def settle(self, token_delta: int, reserved_usd: float, spent_usd: float, tokens_used: int) -> None:
+        """After every attempt (answered or not): correct the reservation with the real usage."""
+        self._active = max(0, self._active - 1)
         for i, value in enumerate((token_delta, reserved_usd, spent_usd, tokens_used)):
             self._settle[i] += value
 
@@ -205,7 +209,7 @@ class LimiterClient:
 
     async def _poll(self, every_s: float = 0.5, idle_s: float = 2.0) -> None:
         """While requests are being made, learn other actors' cool-downs; stop when idle."""
-        while time.monotonic() - self._last_acquire < idle_s:
+        while self._active > 0 or time.monotonic() - self._last_acquire < idle_s:
             await asyncio.sleep(every_s)
             self._kick()
 

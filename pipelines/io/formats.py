@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from pipelines.io import storage
+from operators import storage
 
 _CHUNK = 1 << 20
 

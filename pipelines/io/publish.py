@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import pyarrow.parquet as pq
 
-from pipelines.io import storage
+from operators import storage
 from pipelines.io.sink import MANIFEST, STAGING
 
 ALPACA_FIELDS = ("instruction", "input", "output")

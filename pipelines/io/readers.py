@@ -14,7 +14,8 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from operators.schema import REJECT_SCHEMA, records_to_table
-from pipelines.io import formats, storage
+from operators import storage
+from pipelines.io import formats
 from pipelines.io.records import READ_STAGE, to_rows
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".arrow", ".jsonl.bz2",

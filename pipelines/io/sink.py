@@ -15,7 +15,7 @@ from ray.data.datasource import Datasink
 
 from operators.base import split_live
 from operators.schema import RECORD_FIELDS, REJECT_FIELDS, conform, update_meta, RECORD_SCHEMA, REJECT_SCHEMA
-from pipelines.io import storage
+from operators import storage
 
 MANIFEST = "_manifest.json"
 STAGING = "_staging"

@@ -11,7 +11,7 @@ from operators.translate_qa.checks import TranslationQAConfig, check_row
 from operators.translate_qa.spans import protected
 from tests.support.llm_fixtures import endpoint_settings
 from tests.support.openai_server import FakeOpenAI
-from tests.support.translation_server import PARALLEL, TranslationReplay, load_parallel
+from tests.support.translation_server import PARALLEL, TranslationReplay, _drop_code, load_parallel
 
 pytestmark = pytest.mark.skipif(not PARALLEL.exists(), reason="shared data not found")
 FIELDS = ("instruction", "input")
@@ -31,7 +31,8 @@ def rows():
         if not _passes(row) or len(row["en_instruction"]) < 30:
             continue
         spans = protected(row["en_input"])
-        if "code" not in picked and spans.code and identify(row["en_input"])[0] == "en":
+        if ("code" not in picked and spans.code and identify(row["en_input"])[0] == "en"
+                and identify(_drop_code(row["zh_input"]))[0] == "zh"):
             picked["code"] = row
         elif "number" not in picked and any(ch.isdigit() for ch in row["en_instruction"]) and not row["en_input"]:
             picked["number"] = row

@@ -1,4 +1,5 @@
-"""Local paths, s3:// and gs:// behind one small API (pyarrow filesystems and smart_open).
+"""Local paths, s3:// and gs:// behind one small API (pyarrow filesystems and smart_open); the one
+storage module, used by the I/O edges of the pipeline and by the LLM cache and the dedup index.
 
 S3 endpoint, keys and region come from the standard AWS environment variables
 (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).

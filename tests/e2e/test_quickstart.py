@@ -1,0 +1,120 @@
+"""The README's first command, exactly as written, from the repo root: install + quickstart on the
+embedded local model. Checks the published output and that no model server outlives the run.
+
+Slow (minutes: SmolLM2 answers 66 instructions one at a time on one thread); marked `e2e`.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "out" / "quickstart"
+COMMAND_DOCS = (REPO / "README.md", REPO / "docs" / "quickstart.md")
+
+pytestmark = pytest.mark.e2e
+
+
+def readme_command() -> str:
+    """The first line of a shell block in README.md (else docs/quickstart.md) that runs the quickstart."""
+    for doc in COMMAND_DOCS:
+        if not doc.exists():
+            continue
+        in_block = False
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            if line.startswith("```"):
+                in_block = not in_block
+                continue
+            if in_block and "instructpipe run configs/quickstart.yaml" in line and not line.lstrip().startswith("#"):
+                return line.strip()
+    pytest.fail("no quickstart command in README.md or docs/quickstart.md")
+
+
+def server_pids(token: str) -> list[int]:
+    """Live llama.cpp server processes started from this test's command (found by an env marker)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"llama_cpp.server" not in cmdline or token.encode() not in (proc / "environ").read_bytes():
+                continue
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            pids.append(int(proc.name))
+    return pids
+
+
+def read_rows(pattern: str) -> list[dict]:
+    rows = []
+    for path in sorted(glob.glob(str(OUTPUT / pattern))):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            rows.extend(json.loads(line) for line in handle)
+    return rows
+
+
+def test_readme_quickstart_command():
+    command = readme_command()
+    shutil.rmtree(OUTPUT, ignore_errors=True)  # a fresh run: every answer must come from the model now
+    token = uuid.uuid4().hex
+    bin_dir = os.path.dirname(sys.executable)  # the venv the tests run in provides pip and instructpipe
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "QUICKSTART_E2E": token}
+    env.pop("RAY_ADDRESS", None)
+    started = time.monotonic()
+    done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=3600)
+    wall_s = time.monotonic() - started
+    print(f"quickstart command: {command!r}: exit {done.returncode} in {wall_s:.0f} s")
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    deadline = time.monotonic() + 15
+    while server_pids(token) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert server_pids(token) == [], "a llama.cpp server outlived the quickstart"
+
+    assert "published ./out/quickstart" in done.stdout
+    for word in ("generate_response", "rejected", "local model: SmolLM2"):
+        assert word in done.stdout, done.stdout
+
+    manifest = json.loads((OUTPUT / "_manifest.json").read_text(encoding="utf-8"))
+    stages = manifest["stages"]
+    for stage in stages:
+        assert stage["in"] == stage["out"] + stage["rejected"], stage
+        assert stage["rejected"] == sum(stage["reasons"].values()), stage
+    for before, after in zip(stages, stages[1:]):
+        assert before["out"] == after["in"], (before, after)
+    counts = manifest["counts"]
+    assert counts["input"] >= 60 and counts["output"] > 0
+    assert counts["input"] == counts["output"] + counts["rejected"]
+
+    rows, rejects = read_rows("data/*.jsonl.gz"), read_rows("rejects/*.jsonl.gz")
+    assert len(rows) == counts["output"] and len(rejects) == counts["rejected"]
+    assert len({r["id"] for r in rows + rejects}) == counts["input"]
+    model = manifest["local_llm"]["model"]
+    assert model.startswith("SmolLM2-135M-Instruct")
+    for row in rows:
+        assert row["output"].strip(), row
+        llm = json.loads(row["meta"])["llm"]["generate_response"]
+        assert llm["model"] == model and not llm["cached"]
+        assert llm["usage"]["completion_tokens"] > 0
+
+    from datasets import load_dataset
+    loaded = load_dataset("json", data_files=sorted(glob.glob(str(OUTPUT / "data" / "*.jsonl.gz"))), split="train")
+    assert loaded.num_rows == counts["output"]
+    assert {"instruction", "input", "output"} <= set(loaded.column_names)
+
+    # The summary reports the tokens spent (manifest["llm"], per LLM stage) and the wall time.
+    assert "completion_tokens" in done.stdout and " s)" in done.stdout, done.stdout
