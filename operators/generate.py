@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class GenerateConfig(OperatorConfig):
-    template: Literal["alpaca", "plain"] = "alpaca"
+    template: Literal["alpaca", "alpaca_zh", "plain"] = "alpaca"
     system_prompt: Optional[str] = None
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -63,7 +63,8 @@ class GenerateResponse(Operator):
         """How the runner sizes the pool: actors, CPU fraction, rows per call."""
         cfg = endpoint_config(settings)
         return {"num_actors": cfg.num_actors, "num_cpus": cfg.num_cpus_per_actor,
-                "batch_size": cfg.batch_rows or 4 * cfg.concurrency_per_actor}
+                "batch_size": cfg.batch_rows or 4 * cfg.concurrency_per_actor,
+                "max_concurrent_calls_per_actor": 4}
 
     @classmethod
     def preflight(cls, settings: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 EXIT_USAGE = 2
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.accounting import AccountingError
     from pipelines.config import ConfigError, load_config
     from pipelines.io.readers import InputError
+    from operators.llm.endpoint import ConfigurationError
     from pipelines.local_llm import LocalLLMUnavailable, LocalServerError
     try:
         if args.command == "inspect":
@@ -45,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")
             return 0
         return run(cfg, raw, args)
-    except (ConfigError, InputError, LocalLLMUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError) as err:
+        print(f"error: {err}; nothing was published", file=sys.stderr)
         return EXIT_USAGE
     except LocalServerError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -54,6 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     except AccountingError as err:
         print(f"error: {err}; nothing was published", file=sys.stderr)
         return 1
+    except Exception as err:  # a failed run: one clear line (the traceback with INSTRUCTPIPE_DEBUG=1)
+        cause = root_cause(err)
+        if isinstance(cause, (ConfigError, InputError, ConfigurationError)):
+            print(f"error: {cause}; nothing was published", file=sys.stderr)
+            return EXIT_USAGE
+        if os.environ.get("INSTRUCTPIPE_DEBUG"):
+            raise
+        print(f"error: the run failed, nothing was published: {type(cause).__name__}: {cause}", file=sys.stderr)
+        return 1
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The user's exception inside Ray's wrappers (RayTaskError and friends)."""
+    seen = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = getattr(err, "cause", None) or err.__cause__
+        if not isinstance(inner, BaseException):
+            return err
+        err = inner
+    return err
 
 
 def run(cfg, raw, args) -> int:
@@ -62,6 +85,10 @@ def run(cfg, raw, args) -> int:
     manifest = run_pipeline(cfg, raw, address=args.address)
     print(summary_table(manifest))
     print(f"published {cfg.output.uri} (run {manifest['run_id']}, {manifest['elapsed_s']} s)")
+    budget = sum(s["reasons"].get("budget_exhausted", 0) for s in manifest["stages"])
+    if budget:
+        print(f"budget reached: {budget} row(s) were not sent (rejects reason budget_exhausted); raise "
+              f"endpoint.max_cost_usd / max_requests and rerun to resume: cached answers are free")
     if args.json:
         print(json.dumps(manifest, ensure_ascii=False))
     return 0

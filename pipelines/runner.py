@@ -21,7 +21,7 @@ from operators import storage
 from pipelines.io import publish
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
 from pipelines.io.records import READ_STAGE
-from pipelines.io.sink import STAGING, ShardSink, collect
+from pipelines.io.sink import STAGING, ShardSink, collect, llm_usage
 from pipelines.stages import apply_stage, merge_global_counts
 
 log = logging.getLogger("instructpipe")
@@ -79,6 +79,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
 
     ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
     settings = run_settings(cfg, server)
+    preflight(cfg, settings)
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
@@ -107,6 +108,9 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
     if artifacts:
         manifest["artifacts"] = artifacts
+    usage = llm_usage(sink.results)
+    if usage:
+        manifest["llm"] = usage
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))
@@ -114,6 +118,14 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
     publish.clean_staging(cfg.output.uri)
     manifest["elapsed_s"] = round(time.monotonic() - started, 2)
     return manifest
+
+
+def preflight(cfg: PipelineConfig, settings: dict[str, Any]) -> None:
+    """Checks operators can make before any work (a missing API key, an unreachable endpoint)."""
+    for stage in cfg.stages:
+        check = getattr(get_operator(stage.op), "preflight", None)
+        if check is not None:
+            check(settings)
 
 
 def run_settings(cfg: PipelineConfig, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:

@@ -75,9 +75,16 @@ def apply_stage(ds: ray.data.Dataset, op_class: type[Operator], config, context:
         options = actor_options(op_class, context.settings)
         return ds.map_batches(_ActorStage, fn_constructor_args=args, batch_format="pyarrow",
                               batch_size=options.pop("batch_size", batch_rows),
-                              compute=ray.data.ActorPoolStrategy(min_size=1, max_size=options.pop("num_actors", 1)),
-                              **options)
+                              compute=_pool(options), **options)
     return ds.map_batches(_TaskStage(*args), batch_format="pyarrow", batch_size=batch_rows)
+
+
+def _pool(options: dict[str, Any]) -> ray.data.ActorPoolStrategy:
+    """Pop the pool's own settings; calls overlap inside an actor when the operator is thread-safe."""
+    calls = options.pop("max_concurrent_calls_per_actor", None)
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=options.pop("num_actors", 1),
+                                      max_concurrent_calls_per_actor=calls,
+                                      enable_true_multi_threading=True if calls and calls > 1 else None)
 
 
 def actor_options(op_class: type[Operator], settings: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.base import rejected_mask
-from operators.dedup.components import is_pinned, live_node, node_key
-from operators.dedup.lsh import band_keys, exact_bucket
-from operators.dedup.minhash import MinHasher, minhash_reduce, parse_sets, set_jaccard, shingle_sets
-from operators.dedup.text import exact_key, normalize_batch
+from operators.dedup.components import is_pinned
+from operators.dedup.lsh import band_keys
+from operators.dedup.columns import (binary_rows, exact_keys, fixed_rows, node_keys, pair_jaccard,
+                                     scatter, sets_column, text_column)
+from operators.dedup.minhash import MinHasher, minhash_and_sets
+from operators.dedup.text import normalize_batch
 from operators.schema import DETAIL, REASON, STAGE
 
 NODE, EXACT, SIG, SETS = "_dd_node", "_dd_exact", "_dd_sig", "_dd_sets"
@@ -38,17 +40,31 @@ def _column(batch: pa.Table, name: str) -> list[str]:
     return [v or "" for v in batch.column(name).to_pylist()]
 
 
-def key_texts(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[list[str]]:
-    """Normalised key texts, one list per signed field (one field when `combined`)."""
+def key_columns(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[pa.Array]:
+    """Normalised key texts, one string array per signed field (one field when `combined`)."""
     per_field = []
     for name in fields:
-        raw = _column(batch, name)
-        norm = normalize_batch(raw)
+        raw = text_column(batch, name)
+        norm = pa.array(normalize_batch(raw.to_pylist()), pa.string())
         # text made only of symbols/punctuation still differs from an empty field
-        per_field.append([n if n or not r.strip() else r.strip().lower() for n, r in zip(norm, raw)])
+        stripped = pc.utf8_trim_whitespace(raw)
+        symbols = pc.and_(pc.equal(norm, ""), pc.not_equal(stripped, ""))
+        per_field.append(pc.if_else(symbols, pc.utf8_lower(stripped), norm))
     if combined:
-        return [[" ".join(t for t in parts if t) for parts in zip(*per_field)]]
+        rows = zip(*(column.to_pylist() for column in per_field))
+        return [pa.array([" ".join(t for t in parts if t) for parts in rows], pa.string())]
     return per_field
+
+
+def key_texts(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[list[str]]:
+    return [column.to_pylist() for column in key_columns(batch, fields, combined)]
+
+
+def _set_rows(batch: pa.Table, name: str, rows: np.ndarray, value) -> pa.Table:
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    mask[rows] = True
+    column = pc.if_else(pa.array(mask), pa.scalar(value, pa.string()), batch.column(name))
+    return batch.set_column(batch.schema.get_field_index(name), name, column)
 
 
 def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, stage: str) -> pa.Table:
@@ -56,43 +72,51 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
     for name in (REASON, DETAIL, STAGE):
         if name not in batch.column_names:
             batch = batch.append_column(name, pa.nulls(batch.num_rows, pa.string()))
+    n = batch.num_rows
     idx = np.flatnonzero(live)
     sub = batch.take(pa.array(idx, pa.int64()))
-    texts = key_texts(sub, fields, combined)
-    empty = np.array([not any(parts) for parts in zip(*texts)], dtype=bool) if len(idx) else \
-        np.zeros(0, bool)
+    texts = key_columns(sub, fields, combined)
+    empty = np.ones(len(idx), dtype=bool)
+    for column in texts:
+        empty &= np.asarray(pc.equal(column, ""), dtype=bool)
     signed = idx[~empty]
-    nodes = [None] * batch.num_rows
-    exacts = [None] * batch.num_rows
-    sigs = [None] * batch.num_rows
-    sets = [None] * batch.num_rows
+    columns = {NODE: pa.nulls(n, pa.string()), EXACT: pa.nulls(n, pa.binary()),
+               SIG: pa.nulls(n, pa.binary()), SETS: pa.nulls(n, pa.binary())}
     if len(signed):
-        keep_rows = np.flatnonzero(~empty)
-        per_field = [hasher.shingle_hashes([t[i] for i in keep_rows]) for t in texts]
-        sig = np.stack([minhash_reduce(h, c, hasher.num_perm, hasher.seed) for h, c in per_field], axis=1)
-        field_sets = [shingle_sets(h, c, SET_LIMIT) for h, c in per_field]
-        ids, sources, outputs = _column(sub, "id"), _column(sub, "source"), _column(sub, "output")
-        for pos, row in zip(keep_rows, signed):
-            nodes[row] = live_node(node_key(sources[pos], ids[pos], keep, outputs[pos]))
-            exacts[row] = exact_key([t[pos] for t in texts])
-        for j, row in enumerate(signed):
-            sigs[row] = sig[j].tobytes()
-            sets[row] = b"".join(f[j] for f in field_sets)
-    reasons = batch.column(REASON).to_pylist()
-    stages = batch.column(STAGE).to_pylist()
-    for row in idx[empty]:
-        reasons[row], stages[row] = "empty_text", stage
-    batch = batch.set_column(batch.schema.get_field_index(REASON), REASON, pa.array(reasons, pa.string()))
-    batch = batch.set_column(batch.schema.get_field_index(STAGE), STAGE, pa.array(stages, pa.string()))
-    return batch.append_column(NODE, pa.array(nodes, pa.string())).append_column(
-        EXACT, pa.array(exacts, pa.binary())).append_column(SIG, pa.array(sigs, pa.binary())).append_column(
-        SETS, pa.array(sets, pa.binary()))
+        keep_rows = pa.array(np.flatnonzero(~empty), pa.int64())
+        texts = [column.take(keep_rows) for column in texts]
+        sigs, field_sets = [], []
+        for column in texts:
+            hashes, counts = hasher.shingle_hashes(column.to_pylist())
+            sig, values, lens = minhash_and_sets(hashes, counts, hasher.num_perm, hasher.seed, SET_LIMIT)
+            sigs.append(sig)
+            field_sets.append((values, lens))
+        sig = np.stack(sigs, axis=1)
+        columns[NODE] = scatter(node_keys(sub.take(keep_rows), keep), signed, n)
+        columns[EXACT] = scatter(pa.array(exact_keys(texts), pa.binary()), signed, n)
+        columns[SIG] = scatter(binary_rows(sig, np.full(len(signed), sig[0].nbytes)), signed, n)
+        columns[SETS] = scatter(sets_column(field_sets), signed, n)
+    if empty.any():
+        batch = _set_rows(_set_rows(batch, REASON, idx[empty], "empty_text"), STAGE, idx[empty], stage)
+    for name, column in columns.items():
+        batch = batch.append_column(name, column)
+    return batch
 
 
-def signatures(sig_column: pa.Array, num_fields: int, num_perm: int) -> np.ndarray:
+def signatures(sig_column, num_fields: int, num_perm: int) -> np.ndarray:
     """(rows, fields, num_perm) uint32 from the binary signature column."""
-    raw = b"".join(sig_column.to_pylist())
-    return np.frombuffer(raw, dtype=np.uint32).reshape(-1, num_fields, num_perm)
+    rows = fixed_rows(sig_column, num_fields * num_perm * 4)
+    if rows is None:
+        raw = b"".join(sig_column.to_pylist())
+        return np.frombuffer(raw, dtype=np.uint32).reshape(-1, num_fields, num_perm)
+    return np.frombuffer(rows.tobytes(), dtype=np.uint32).reshape(-1, num_fields, num_perm)
+
+
+def exact_matrix(exact_column) -> np.ndarray:
+    """(rows, 3) uint64: the 16-byte exact key and the 8-byte number key of every row."""
+    rows = fixed_rows(exact_column, 24)
+    raw = b"".join(exact_column.to_pylist()) if rows is None else rows.tobytes()
+    return np.frombuffer(raw, dtype="<u8").reshape(-1, 3)
 
 
 def buckets(nodes: pa.Table, *, bands: int, rows: int, num_fields: int, num_perm: int,
@@ -107,7 +131,7 @@ def buckets(nodes: pa.Table, *, bands: int, rows: int, num_fields: int, num_perm
                                "band": pa.array(np.tile(np.arange(bands, dtype=np.int16), nodes.num_rows)),
                                "node": names.take(take), "exact": exact_keys.take(take)}))
     if exact and nodes.num_rows:
-        parts.append(pa.table({"bucket": pa.array(exact_bucket(exact_keys.to_pylist()).view(np.int64)),
+        parts.append(pa.table({"bucket": pa.array(exact_matrix(exact_keys)[:, 0].view(np.int64)),
                                "band": pa.array(np.full(nodes.num_rows, EXACT_BAND, np.int16)),
                                "node": names, "exact": exact_keys}))
     if not parts:
@@ -159,18 +183,14 @@ def verify(batch: pa.Table, *, threshold: float, num_fields: int, num_perm: int,
     right = signatures(batch.column("sig_b"), num_fields, num_perm)
     per_field = (left == right).mean(axis=2)
     if "sets_a" in batch.column_names:
-        for row, (sa, sb) in enumerate(zip(batch.column("sets_a").to_pylist(), batch.column("sets_b").to_pylist())):
-            if sa is None or sb is None:
-                continue
-            for f, (xa, xb) in enumerate(zip(parse_sets(sa, num_fields), parse_sets(sb, num_fields))):
-                if xa is not None and xb is not None:
-                    per_field[row, f] = set_jaccard(xa, xb)
+        exact_jaccard, has = pair_jaccard(batch.column("sets_a"), batch.column("sets_b"), num_fields)
+        per_field = np.where(has, exact_jaccard, per_field)
     similarity = per_field.min(axis=1)
     ok = similarity >= threshold - 1e-9
-    keys_a, keys_b = batch.column(exact_a).to_pylist(), batch.column(exact_b).to_pylist()
-    same = np.array([x[:16] == y[:16] for x, y in zip(keys_a, keys_b)], dtype=bool)
+    keys_a, keys_b = exact_matrix(batch.column(exact_a)), exact_matrix(batch.column(exact_b))
+    same = (keys_a[:, :2] == keys_b[:, :2]).all(axis=1)
     if numbers:  # tasks that differ in their numbers are different tasks
-        ok &= np.array([x[16:] == y[16:] for x, y in zip(keys_a, keys_b)], dtype=bool)
+        ok &= keys_a[:, 2] == keys_b[:, 2]
     mask = pa.array(ok)
     return pa.table({"a": batch.column("a").filter(mask), "b": batch.column("b").filter(mask),
                      "exact": pa.array(same[ok], pa.bool_()),
@@ -240,15 +260,10 @@ def removal_table(removals) -> pa.Table:
 def mark(batch: pa.Table, removed: pa.Table, stage: str) -> pa.Table:
     """Reject the rows listed in `removed` (node, reason, detail); drop the internal columns."""
     pos = pc.index_in(batch.column(NODE), value_set=removed.column("node"))
-    hit = pc.is_valid(pos).to_numpy(zero_copy_only=False)
-    if hit.any():
-        where = np.flatnonzero(hit)
-        take = pc.drop_null(pos).cast(pa.int64())
-        for name, values in ((REASON, removed.column("reason").take(take)),
-                             (DETAIL, removed.column("detail").take(take)),
-                             (STAGE, pa.array([stage] * len(where), pa.string()))):
-            column = batch.column(name).to_pylist()
-            for i, v in zip(where, values.to_pylist()):
-                column[i] = v
-            batch = batch.set_column(batch.schema.get_field_index(name), name, pa.array(column, pa.string()))
+    hit = pc.is_valid(pos)
+    for name, values in ((REASON, removed.column("reason").take(pos)),
+                         (DETAIL, removed.column("detail").take(pos)),
+                         (STAGE, pa.scalar(stage, pa.string()))):
+        column = pc.if_else(hit, values, batch.column(name))
+        batch = batch.set_column(batch.schema.get_field_index(name), name, column)
     return batch.drop_columns([c for c in INTERNAL if c in batch.column_names])

@@ -16,6 +16,14 @@ from operators.dedup.lsh import band_keys
 
 def _group_pairs(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: int) -> np.ndarray:
     """(k, 2) rank pairs inside equal-key groups, as `batches.pairs` enumerates them."""
+    order = np.argsort(keys)
+    ks = keys[order]
+    shared = np.zeros(len(ks), dtype=bool)
+    shared[1:] = ks[1:] == ks[:-1]
+    shared[:-1] |= shared[1:]
+    if not shared.any():
+        return np.empty((0, 2), np.int64)
+    keys, rank = ks[shared], rank[order[shared]]  # only keys held by two or more rows
     order = np.lexsort((rank, keys))
     k, r = keys[order], rank[order]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
@@ -38,15 +46,19 @@ def _group_pairs(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: in
 def find_edges(op, nodes: pa.Table) -> list[Edge]:
     """Vectorised twin of the stage's bucket/pair/verify steps for one in-memory table."""
     cfg = op.config
-    names = np.array(nodes.column(batches.NODE).to_pylist(), dtype=object)
-    if not len(names):
+    node_column = nodes.column(batches.NODE)
+    if not len(node_column):
         return []
+    names = np.array(node_column.to_pylist(), dtype=object)
+    by_rank = pc.sort_indices(node_column).to_numpy()
     rank = np.empty(len(names), np.int64)
-    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
-    by_rank = np.argsort(rank)
-    exact_raw = np.frombuffer(b"".join(nodes.column(batches.EXACT).to_pylist()), dtype="<u8").reshape(-1, 3)[:, :2]
-    _, cls = np.unique(exact_raw, axis=0, return_inverse=True)
-    cls = cls.ravel()
+    rank[by_rank] = np.arange(len(names))
+    exact_raw = batches.exact_matrix(nodes.column(batches.EXACT))[:, :2]
+    order = np.lexsort((exact_raw[:, 1], exact_raw[:, 0]))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (exact_raw[order][1:] != exact_raw[order][:-1]).any(axis=1)
+    cls = np.empty(len(order), np.int64)
+    cls[order] = np.cumsum(new) - 1
     edges: list[Edge] = []
     reps = np.arange(len(names))
     if cfg.exact:

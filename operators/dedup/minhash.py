@@ -19,7 +19,8 @@ import numpy as np
 from operators.dedup.text import char_units, hash_units, normalize_for_dedup, word_units
 
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of an empty datasketch MinHash
-_CHUNK_ROWS = 2048  # shingles per permutation chunk: 2048 x 128 x 4 B = 1 MiB, stays in cache
+_CHUNK_ROWS = 2048  # longer documents are signed in chunks of this many shingles
+_BLOCK = 1 << 17  # shingle values per kernel block: 512 KiB of uint32
 
 
 @lru_cache(maxsize=8)
@@ -39,49 +40,93 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def _permute_min(rows: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out[d] = min over j of (a * rows[d, j] + b) mod 2^32, in chunks that stay in cache."""
-    docs, width = rows.shape
-    step = max(1, _CHUNK_ROWS // width)
-    buf = np.empty((step, width, len(a)), dtype=np.uint32)
-    for lo in range(0, docs, step):
-        part = buf[:min(step, docs - lo)]
-        np.multiply(rows[lo:lo + step, :, None], a, out=part)
-        part += b
-        part.min(axis=1, out=out[lo:lo + len(part)])
+def _min_permuted(mat: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out[p, d] = min over k of (a[p] * mat[k, d] + b[p]) mod 2^32. `mat` is (shingles, docs):
+    every numpy call runs over a whole contiguous block (no per-shingle inner loop of num_perm)."""
+    buf = np.empty(mat.shape, dtype=np.uint32)
+    for p in range(len(a)):
+        np.multiply(mat, a[p], out=buf)
+        buf += b[p]
+        np.minimum.reduce(buf, axis=0, out=out[p])
 
 
-def minhash_reduce(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """(docs, num_perm) uint32 signatures from 32-bit shingle hashes grouped by `counts`.
+def _within(lengths: np.ndarray) -> np.ndarray:
+    """0..len-1 for every segment, concatenated."""
+    total = int(lengths.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
+                     limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(docs, num_perm) uint32 signatures from 32-bit shingle hashes grouped by `counts`, and the
+    sorted unique shingle hashes of every doc with at most `limit` shingles as a flat array plus
+    one length per doc (-1: over the limit, no set).
 
     Documents are grouped by shingle count rounded up to a multiple of 8 and padded by repeating
-    their last shingle (which cannot change a minimum), so the reduction is a dense `min(axis=1)`.
+    their last shingle (which changes neither a minimum nor a set); each group is laid out as a
+    (shingles, docs) matrix in blocks of about _BLOCK values, so every step is a long SIMD pass.
     Documents with more than _CHUNK_ROWS shingles are reduced chunk by chunk (bounded memory).
     """
     a, b = permutations(num_perm, seed)
     counts = np.asarray(counts, dtype=np.int64)
-    out = np.full((len(counts), num_perm), EMPTY, dtype=np.uint32)
+    n = len(counts)
+    out = np.full((n, num_perm), EMPTY, dtype=np.uint32)
+    set_lens = np.where(counts > limit, -1, 0).astype(np.int64)
     if not len(hashes):
-        return out
-    mixed = fmix32(hashes.astype(np.uint32))
+        return out, np.empty(0, np.uint32), set_lens
+    raw = hashes.astype(np.uint32, copy=False)
+    mixed = fmix32(raw)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     width = (counts + 7) // 8 * 8
     short = (counts > 0) & (counts <= _CHUNK_ROWS)
-    for w in np.unique(width[short]):
-        docs = np.flatnonzero(short & (width == w))
-        cols = np.minimum(np.arange(w), counts[docs, None] - 1)
-        rows = mixed[starts[docs, None] + cols]
-        res = np.empty((len(docs), num_perm), dtype=np.uint32)
-        _permute_min(rows, a, b, res)
-        out[docs] = res
-    for d in np.flatnonzero(counts > _CHUNK_ROWS):
-        doc = mixed[starts[d]:starts[d] + counts[d]]
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for w in np.unique(width[short]).tolist():
+        group = np.flatnonzero(short & (width == w))
+        step = max(1, _BLOCK // w)
+        for lo in range(0, len(group), step):
+            docs = group[lo:lo + step]
+            idx = starts[docs] + np.minimum(np.arange(w)[:, None], counts[docs] - 1)  # (w, docs)
+            res = np.empty((num_perm, len(docs)), dtype=np.uint32)
+            _min_permuted(mixed[idx], a, b, res)
+            out[docs] = res.T
+            with_set = counts[docs] <= limit
+            if with_set.any():
+                found.append(_unique_rows(raw[idx.T[with_set]], docs[with_set]))
+    for d in np.flatnonzero(counts > _CHUNK_ROWS).tolist():
+        seg = slice(starts[d], starts[d] + counts[d])
+        doc = mixed[seg]
         pad = (-len(doc)) % _CHUNK_ROWS
         rows = np.concatenate((doc, np.repeat(doc[-1:], pad))).reshape(-1, _CHUNK_ROWS)
-        res = np.empty((len(rows), num_perm), dtype=np.uint32)
-        _permute_min(rows, a, b, res)
-        out[d] = res.min(axis=0)
-    return out
+        res = np.empty((num_perm, len(rows)), dtype=np.uint32)
+        _min_permuted(np.ascontiguousarray(rows.T), a, b, res)
+        out[d] = res.min(axis=1)
+        if counts[d] <= limit:
+            values = np.unique(raw[seg])
+            found.append((np.array([d]), np.array([len(values)]), values))
+    return (out,) + _assemble_sets(found, set_lens)
+
+
+def _unique_rows(rows: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(docs, unique count per row, sorted unique values of every row concatenated)."""
+    rows = np.sort(rows, axis=1)
+    first = np.ones(rows.shape, dtype=bool)
+    first[:, 1:] = rows[:, 1:] != rows[:, :-1]
+    return docs, first.sum(axis=1), rows[first]
+
+
+def _assemble_sets(found, set_lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    for docs, lens, _ in found:
+        set_lens[docs] = lens
+    offsets = np.concatenate(([0], np.cumsum(np.maximum(set_lens, 0))))
+    values = np.empty(int(offsets[-1]), dtype=np.uint32)
+    for docs, lens, vals in found:
+        values[np.repeat(offsets[docs], lens) + _within(lens)] = vals
+    return values, set_lens
+
+
+def minhash_reduce(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """(docs, num_perm) uint32 signatures from 32-bit shingle hashes grouped by `counts`."""
+    return minhash_and_sets(hashes, counts, num_perm, seed)[0]
 
 
 @dataclass(frozen=True)
@@ -111,19 +156,6 @@ class MinHasher:
 
 
 NO_SET = np.uint32(0xFFFFFFFF)  # length marker: shingle set too large, use the estimate
-
-
-def shingle_sets(hashes: np.ndarray, counts: np.ndarray, limit: int) -> list[bytes]:
-    """Per text: uint32 length + sorted unique shingle hashes (or NO_SET if over `limit`)."""
-    out, start = [], 0
-    for count in counts.tolist():
-        if count > limit:
-            out.append(NO_SET.tobytes())
-        else:
-            values = np.unique(hashes[start:start + count])
-            out.append(np.uint32(len(values)).tobytes() + values.tobytes())
-        start += count
-    return out
 
 
 def parse_sets(blob: bytes, fields: int) -> list[np.ndarray | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 
 from langdetect import DetectorFactory
 from langdetect import detector_factory as _ld
@@ -56,7 +57,16 @@ def normalize_lang(code: str | None) -> str:
 
 
 def langdetect_probabilities(text: str, max_chars: int = LANGDETECT_MAX_CHARS) -> list[tuple[str, float]]:
-    """langdetect's (normalised lang, probability) list, best first; [] when it has nothing to say."""
+    """langdetect's (normalised lang, probability) list, best first; [] when it has nothing to say.
+
+    Cached per text: with a fixed seed langdetect reseeds its generator for every text, so the answer
+    depends on the text alone (the parallel set repeats its untranslated texts on both sides).
+    """
+    return list(_langdetect_cached(text[:max_chars], max_chars))
+
+
+@lru_cache(maxsize=4096)
+def _langdetect_cached(text: str, max_chars: int) -> tuple[tuple[str, float], ...]:
     ensure_seeded()
     try:
         detector = _ld._factory.create()
@@ -67,9 +77,9 @@ def langdetect_probabilities(text: str, max_chars: int = LANGDETECT_MAX_CHARS) -
         for item in detector.get_probabilities():
             lang = normalize_lang(item.lang)
             merged[lang] = merged.get(lang, 0.0) + item.prob
-        return sorted(merged.items(), key=lambda kv: -kv[1])
+        return tuple(sorted(merged.items(), key=lambda kv: -kv[1]))
     except Exception:  # langdetect raises on featureless text; never let it escape
-        return []
+        return ()
 
 
 def plain_langdetect(text: str) -> str:

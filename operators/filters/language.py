@@ -16,11 +16,14 @@ import re
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from operators.base import Operator, OperatorConfig, StageContext
-from operators.filters.common import first_problem, read_field, row_langs, set_column, with_scores
-from operators.filters.langid import DEFAULT_MAX_CHARS, UND, ensure_seeded, identify
-from operators.filters.script import to_simplified, traditional_stats
+from operators.filters.columns import field_array, first_problem, indices, row_lang_array
+from operators.filters.common import set_column, with_scores
+from operators.filters.fastlang import identify_column
+from operators.filters.langid import DEFAULT_MAX_CHARS, UND, ensure_seeded
+from operators.filters.script import TRAD_ONLY_CLASS, to_simplified, traditional_stats
 from operators.registry import register
 from operators.schema import update_meta
 
@@ -51,42 +54,90 @@ class LanguageFilter(Operator):
         ensure_seeded()  # runs inside each Ray worker that builds the operator
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        cfg = self.config
+        cfg, n = self.config, batch.num_rows
         texts, problems = {}, []
         for name in cfg.fields:
-            texts[name], field_problems = read_field(batch, name, optional=name == "input")
+            texts[name], field_problems = field_array(batch, name, optional=name == "input")
             problems.append(field_problems)
-        reasons = first_problem(*problems) if problems else [None] * batch.num_rows
-        langs = row_langs(batch, cfg.lang)
-        # Scores column by column, then decisions row by row.
-        detected = {name: [identify(text, cfg.max_chars) for text in texts[name]] for name in cfg.fields}
-        trad = {name: [traditional_stats(text[:cfg.max_chars]) if found[0] == "zh" else (0, 0.0)
-                       for text, found in zip(texts[name], detected[name])] for name in cfg.fields}
-        details: list[dict[str, Any] | None] = [None] * batch.num_rows
-        meta_updates: list[dict[str, Any] | None] = [None] * batch.num_rows
-        converted: set[str] = set()
-        for i in range(batch.num_rows):
-            if reasons[i] is not None:
-                continue
-            row_detected = {name: detected[name][i] for name in cfg.fields}
+        reasons = first_problem(n, *problems)
+        expected = row_lang_array(batch, cfg.lang)
+        langs = expected.to_pylist()
+        # Scores column by column (common rows decided in C), then decisions for the rows that need them.
+        detected, methods, raw = {}, {}, {}
+        for name in cfg.fields:
+            detected[name], methods[name], raw[name] = identify_column(texts[name], cfg.max_chars)
+        trad = {name: self._traditional(texts[name], detected[name]) for name in cfg.fields}
+        details: list[dict[str, Any] | None] = [None] * n
+        meta_updates: list[dict[str, Any] | None] = [None] * n
+        converted: dict[str, dict[int, str]] = {}
+        for i in self._rows_to_check(expected, detected, trad, reasons):
+            row_detected = {name: (detected[name][i], methods[name].get(i) or self._method(detected[name][i]))
+                            for name in cfg.fields}
             if not langs[i]:
                 langs[i] = self._detect_row_lang(row_detected)
-            instruction = texts["instruction"][i] if "instruction" in texts else ""
-            row_trad = {name: trad[name][i] for name in cfg.fields}
+            instruction = self._text(texts, raw, "instruction", i)
+            row_trad = {name: trad[name].get(i, (0, 0.0)) for name in cfg.fields}
             reasons[i], details[i], convert = self._check_row(instruction, row_detected, row_trad, langs[i])
             for name in convert:
-                texts[name][i] = to_simplified(texts[name][i])
-                converted.add(name)
+                converted.setdefault(name, {})[i] = to_simplified(self._text(texts, raw, name, i))
             meta_updates[i] = {"converted_t2s": convert} if convert else None
-        for name in converted:
-            batch = set_column(batch, name, texts[name])
+        for name, changed in converted.items():
+            values = texts[name].to_pylist()
+            for i, text in changed.items():
+                values[i] = text
+            batch = set_column(batch, name, values)
         batch = set_column(batch, "lang", langs)
         if any(meta_updates) and "meta" in batch.column_names:
             batch = set_column(batch, "meta", update_meta(batch.column("meta").to_pylist(), meta_updates))
-        scores: dict[str, list[Any]] = {f"lang_{name}": [d[0] for d in detected[name]] for name in cfg.fields}
-        scores.update({f"trad_{name}": [round(t[1], 4) for t in trad[name]] for name in cfg.fields})
+        if cfg.keep_scores:
+            scores: dict[str, list[Any]] = {f"lang_{name}": detected[name] for name in cfg.fields}
+            for name in cfg.fields:
+                ratios = [0.0] * n
+                for i, (_, ratio) in trad[name].items():
+                    ratios[i] = round(ratio, 4)
+                scores[f"trad_{name}"] = ratios
+        else:
+            scores = {f"{kind}_{name}": [] for name in cfg.fields for kind in ("lang", "trad")}
         batch = with_scores(batch, scores, cfg.keep_scores)
         return self.decide(batch, reasons, details)
+
+    @staticmethod
+    def _method(lang: str) -> str:
+        return "empty" if lang == UND else "script"
+
+    @staticmethod
+    def _text(texts: dict[str, pa.Array], raw: dict[str, dict[int, str]], name: str, i: int) -> str:
+        if name not in texts:
+            return ""
+        known = raw[name].get(i)
+        return known if known is not None else texts[name][i].as_py()
+
+    def _traditional(self, texts: pa.Array, detected: list[str]) -> dict[int, tuple[int, float]]:
+        """Row -> (Traditional-only characters, share of Han) for Chinese rows that have any."""
+        head = pc.utf8_slice_codeunits(texts, 0, self.config.max_chars)
+        rows = indices(pc.and_(pc.equal(pa.array(detected, pa.string()), "zh"),
+                               pc.greater(pc.count_substring_regex(head, TRAD_ONLY_CLASS), 0)))
+        if not rows:
+            return {}
+        return dict(zip(rows, map(traditional_stats, pc.take(head, pa.array(rows, pa.int64())).to_pylist())))
+
+    def _rows_to_check(self, expected: pa.Array, detected: dict[str, list[str]],
+                       trad: dict[str, dict[int, tuple[int, float]]], reasons: list[str | None]) -> list[int]:
+        """Rows whose decision is not "keep as is": no expected language, one not allowed, a field in
+        another language, or Traditional characters (when they matter)."""
+        cfg = self.config
+        check = pc.equal(expected, "")
+        if cfg.allowed:
+            check = pc.or_(check, pc.invert(pc.is_in(expected, pa.array(list(cfg.allowed), pa.string()))))
+        for name in cfg.fields:
+            found = pa.array(detected[name], pa.string())
+            check = pc.or_(check, pc.and_(pc.not_equal(found, UND), pc.not_equal(found, expected)))
+        if cfg.traditional != "keep" and cfg.traditional_min_chars <= 0 and cfg.traditional_min_ratio <= 0:
+            check = pc.or_(check, pc.equal(expected, "zh"))  # every Chinese row counts as Traditional
+        rows = set(indices(check))
+        if cfg.traditional != "keep":
+            rows.update(i for name in cfg.fields for i in trad[name])
+        return sorted(i for i in rows if reasons[i] is None)
 
     def _detect_row_lang(self, detected: dict[str, tuple[str, str]]) -> str:
         for name in ("instruction", "output", "input"):

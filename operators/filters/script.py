@@ -67,8 +67,9 @@ def has_letters(text: str) -> bool:
 # ---- Traditional vs Simplified Chinese ---------------------------------------------------------
 
 # BMP characters only, sorted: keeps the class a fast bitmap (see _HAN).
-_TRAD_ONLY_RE = re.compile("[" + re.escape("".join(sorted(c for c in t2s_table.TRADITIONAL_ONLY
-                                                          if ord(c) <= 0xFFFF))) + "]")
+_TRAD_ONLY_CHARS = "".join(sorted(c for c in t2s_table.TRADITIONAL_ONLY if ord(c) <= 0xFFFF))
+_TRAD_ONLY_RE = re.compile("[" + re.escape(_TRAD_ONLY_CHARS) + "]")
+TRAD_ONLY_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _TRAD_ONLY_CHARS) + "]"  # the same class for RE2
 
 
 @lru_cache(maxsize=1)

@@ -14,16 +14,28 @@ ALPACA_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:"
 )
 
+# The same two templates in Chinese, for answering translated instructions in Chinese.
+ALPACA_ZH_WITH_INPUT = (
+    "以下是描述一项任务的指令，以及提供更多上下文的输入。请用简体中文写出恰当完成该请求的回答。\n\n"
+    "### 指令:\n{instruction}\n\n### 输入:\n{input}\n\n### 回答:"
+)
+ALPACA_ZH_NO_INPUT = (
+    "以下是描述一项任务的指令。请用简体中文写出恰当完成该请求的回答。\n\n"
+    "### 指令:\n{instruction}\n\n### 回答:"
+)
+TEMPLATES = {"alpaca": (ALPACA_WITH_INPUT, ALPACA_NO_INPUT), "alpaca_zh": (ALPACA_ZH_WITH_INPUT, ALPACA_ZH_NO_INPUT)}
+
 
 def render_prompt(instruction: str, input: str = "", template: str = "alpaca") -> str:
-    """The user prompt: an Alpaca template, or (`plain`) the instruction and input as they are."""
+    """The user prompt: an Alpaca template (`alpaca`, `alpaca_zh`), or (`plain`) the texts as they are."""
     if template == "plain":
         return f"{instruction}\n\n{input}" if input else instruction
-    if template != "alpaca":
+    if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
+    with_input, no_input = TEMPLATES[template]
     if input:
-        return ALPACA_WITH_INPUT.format(instruction=instruction, input=input)
-    return ALPACA_NO_INPUT.format(instruction=instruction)
+        return with_input.format(instruction=instruction, input=input)
+    return no_input.format(instruction=instruction)
 
 
 def build_messages(instruction: str, input: str = "", template: str = "alpaca",

@@ -110,6 +110,12 @@ def _pairs(text: str, keys: list[str]) -> Optional[dict[str, str]]:
 
 def refusal(text: str, source: str = "") -> Optional[str]:
     """The refusal phrase at the head of `text` that the source does not itself contain."""
-    head = (text or "")[:300].lower().replace("，", ",").replace("’", "'")
-    src = (source or "").lower().replace("’", "'")
+    head = _folded(text)[:300]
+    src = _folded(source)
+    if any(p in src[:300] for p in TRANSLATION_REFUSALS):
+        return None  # the source apologises itself (an Alpaca answer): its translation may too
     return next((p for p in TRANSLATION_REFUSALS if p in head and p not in src), None)
+
+
+def _folded(text: str) -> str:
+    return (text or "").lower().replace("，", ",").replace("’", "'")

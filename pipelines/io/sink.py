@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from ray.data.datasource import Datasink
 
 from operators.base import split_live
+from operators.llm.accounting import add_row as add_llm_usage, merge as merge_llm
 from operators.schema import RECORD_FIELDS, REJECT_FIELDS, conform, update_meta, RECORD_SCHEMA, REJECT_SCHEMA
 from operators import storage
 
@@ -69,9 +70,13 @@ class _TaskWriter:
         self.pending_rows = {"data": 0, "rejects": 0}
         self.files = {"data": [], "rejects": []}
         self.reject_counts: Counter = Counter()
+        self.llm: dict[str, dict[str, Any]] = {}
         self.sequence = {"data": 0, "rejects": 0}
 
     def add(self, block: pa.Table) -> None:
+        for meta in block.column("meta").to_pylist() if "meta" in block.column_names else ():
+            if meta and '"llm"' in meta:
+                add_llm_usage(self.llm, meta)
         live, rejected = split_live(block)
         keep = list(RECORD_FIELDS) + [c for c in self.sink.extra_columns if c in live.column_names]
         if live.num_rows:
@@ -107,7 +112,15 @@ class _TaskWriter:
             if self.pending_rows[kind]:
                 self._flush(kind, self.pending_rows[kind])
         return {"shards": self.files["data"], "rejects": self.files["rejects"],
-                "reject_counts": dict(self.reject_counts)}
+                "reject_counts": dict(self.reject_counts), "llm": self.llm}
+
+
+def llm_usage(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Requests, tokens and cost per LLM stage, summed over every row written (kept or rejected)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for r in results:
+        totals = merge_llm(totals, r.get("llm") or {})
+    return dict(sorted(totals.items()))
 
 
 def collect(results: list[dict[str, Any]], formats: tuple[str, ...]) -> tuple[list, list, int, Counter]:

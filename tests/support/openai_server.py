@@ -36,8 +36,8 @@ from aiohttp import web
 FAULTS = ("429", "500", "503", "400", "context", "reset", "hang", "malformed", "empty", "length",
           "content_filter")
 MARKER = re.compile(r"\[\[fault:([a-z0-9_]+?)(?:x(\d+))?\]\]")
-_INSTRUCTION = re.compile(r"### Instruction:\n(.*?)\n\n### (?:Input|Response):", re.S)
-_INPUT = re.compile(r"### Input:\n(.*?)\n\n### Response:", re.S)
+_INSTRUCTION = re.compile(r"### (?:Instruction|指令):\n(.*?)\n\n### (?:Input|Response|输入|回答):", re.S)
+_INPUT = re.compile(r"### (?:Input|输入):\n(.*?)\n\n### (?:Response|回答):", re.S)
 
 AnswerFn = Callable[[list[dict[str, Any]], dict[str, Any]], str]
 

@@ -15,3 +15,11 @@ def test_token_estimate_is_low_but_grows_with_text():
     short = estimate_tokens([{"role": "user", "content": "word " * 100}])
     assert 100 <= short <= 130  # 500 ASCII characters: a real tokenizer gives about 100-125
     assert estimate_tokens([{"role": "user", "content": "字" * 100}]) >= 100
+
+
+def test_chinese_alpaca_templates():
+    from operators.llm.prompts import render_prompt
+    with_input = render_prompt("翻译这句话", "hello", "alpaca_zh")
+    assert "### 指令:\n翻译这句话" in with_input and "### 输入:\nhello" in with_input
+    assert with_input.endswith("### 回答:")
+    assert "### 输入" not in render_prompt("写一首诗", "", "alpaca_zh")
