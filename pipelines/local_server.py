@@ -26,16 +26,18 @@ READY_MARKER = "Uvicorn running on"  # printed once the server has bound its por
 PORT_IN_USE = "address already in use"
 TAIL_LINES = 30
 NO_EXTRA_BUFFERS_ENV = "INSTRUCTPIPE_LLAMA_NO_EXTRA_BUFFERS"
+SERVER_DIR_ENV = "INSTRUCTPIPE_SERVER_DIR"  # the log's temporary directory, removed by whoever outlives
 
 # Runs in the child: exits when the parent process is gone (even after SIGKILL), then runs the server.
 # Without extra buffer types llama.cpp keeps weights in plain CPU buffers: its AMX path (chosen on CPUs
 # that report AMX) dies with a general protection fault in `ldtilecfg` on some VMs, killing the server
 # at the first request.
-_CHILD = """import os, runpy, signal, sys, threading, time
+_CHILD = """import os, runpy, shutil, signal, sys, threading, time
 parent = int(sys.argv.pop(1))
 def watch():
     while os.getppid() == parent:
         time.sleep(1.0)
+    shutil.rmtree(os.environ.get("%s") or "/nonexistent", ignore_errors=True)
     os.killpg(0, signal.SIGKILL)
 threading.Thread(target=watch, daemon=True).start()
 if os.environ.get("%s") == "1":
@@ -48,7 +50,7 @@ if os.environ.get("%s") == "1":
         return params
     low.llama_model_default_params = model_params
 runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
-""" % NO_EXTRA_BUFFERS_ENV
+""" % (SERVER_DIR_ENV, NO_EXTRA_BUFFERS_ENV)
 
 
 class LocalServerError(RuntimeError):
@@ -112,10 +114,11 @@ class ManagedServer:
 
     def _spawn(self) -> None:
         argv = self.command(self.port)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", SERVER_DIR_ENV: self._dir}
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(os.getpid()), *argv],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"})
+                                         start_new_session=True, env=env)
 
     def _wait_ready(self) -> str:
         deadline = time.monotonic() + self.cfg.startup_timeout_s

@@ -45,7 +45,8 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
     address = address or cfg.ray.address or os.environ.get("RAY_ADDRESS")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
-        in_job = bool(os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_SUBMISSION_ID"))
+        # A `ray job submit` driver already runs in the job's working directory (RAY_JOB_CONFIG_JSON_ENV_VAR).
+        in_job = "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
         runtime_env = None if in_job else {"working_dir": REPO_ROOT,
                                            "excludes": [".venv", ".git", "out", "benchmarks/out", "*.gguf"]}
         ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)

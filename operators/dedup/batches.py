@@ -74,7 +74,7 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
             batch = batch.append_column(name, pa.nulls(batch.num_rows, pa.string()))
     n = batch.num_rows
     idx = np.flatnonzero(live)
-    sub = batch.take(pa.array(idx, pa.int64()))
+    sub = batch if len(idx) == n else batch.take(pa.array(idx, pa.int64()))
     texts = key_columns(sub, fields, combined)
     empty = np.ones(len(idx), dtype=bool)
     for column in texts:
@@ -83,8 +83,9 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
     columns = {NODE: pa.nulls(n, pa.string()), EXACT: pa.nulls(n, pa.binary()),
                SIG: pa.nulls(n, pa.binary()), SETS: pa.nulls(n, pa.binary())}
     if len(signed):
-        keep_rows = pa.array(np.flatnonzero(~empty), pa.int64())
-        texts = [column.take(keep_rows) for column in texts]
+        if empty.any():
+            keep_rows = pa.array(np.flatnonzero(~empty), pa.int64())
+            texts, sub = [column.take(keep_rows) for column in texts], sub.take(keep_rows)
         sigs, field_sets = [], []
         for column in texts:
             hashes, counts = hasher.shingle_hashes(column.to_pylist())
@@ -92,8 +93,8 @@ def prepare(batch: pa.Table, *, fields, combined, hasher: MinHasher, keep: str, 
             sigs.append(sig)
             field_sets.append((values, lens))
         sig = np.stack(sigs, axis=1)
-        columns[NODE] = scatter(node_keys(sub.take(keep_rows), keep), signed, n)
-        columns[EXACT] = scatter(pa.array(exact_keys(texts), pa.binary()), signed, n)
+        columns[NODE] = scatter(node_keys(sub, keep), signed, n)
+        columns[EXACT] = scatter(exact_keys(texts), signed, n)
         columns[SIG] = scatter(binary_rows(sig, np.full(len(signed), sig[0].nbytes)), signed, n)
         columns[SETS] = scatter(sets_column(field_sets), signed, n)
     if empty.any():
@@ -107,16 +108,16 @@ def signatures(sig_column, num_fields: int, num_perm: int) -> np.ndarray:
     """(rows, fields, num_perm) uint32 from the binary signature column."""
     rows = fixed_rows(sig_column, num_fields * num_perm * 4)
     if rows is None:
-        raw = b"".join(sig_column.to_pylist())
-        return np.frombuffer(raw, dtype=np.uint32).reshape(-1, num_fields, num_perm)
-    return np.frombuffer(rows.tobytes(), dtype=np.uint32).reshape(-1, num_fields, num_perm)
+        rows = np.frombuffer(b"".join(sig_column.to_pylist()), dtype=np.uint8).reshape(-1, num_fields * num_perm * 4)
+    return rows.view("<u4").reshape(-1, num_fields, num_perm)
 
 
 def exact_matrix(exact_column) -> np.ndarray:
     """(rows, 3) uint64: the 16-byte exact key and the 8-byte number key of every row."""
     rows = fixed_rows(exact_column, 24)
-    raw = b"".join(exact_column.to_pylist()) if rows is None else rows.tobytes()
-    return np.frombuffer(raw, dtype="<u8").reshape(-1, 3)
+    if rows is None:
+        rows = np.frombuffer(b"".join(exact_column.to_pylist()), dtype=np.uint8).reshape(-1, 24)
+    return rows.view("<u8")
 
 
 def buckets(nodes: pa.Table, *, bands: int, rows: int, num_fields: int, num_perm: int,

@@ -1,10 +1,8 @@
 """Whole-column helpers of the dedup stage: node keys and exact keys with Arrow compute, binary
 columns built from and read as flat numpy buffers, and exact Jaccard of many shingle-set pairs at
-once. No Python object per shingle, and none per row except one hash call for the exact key.
+once. No Python object per shingle or per row.
 """
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +10,7 @@ import pyarrow.compute as pc
 
 from operators.dedup.components import LIVE, _LINE_WIDTH, _MAX_LEN, _SEP, live_node, node_key
 from operators.dedup.minhash import NO_SET, _within
+from operators.dedup.text import _K1, _K2, _fmix64 as fmix64
 
 
 def text_column(batch: pa.Table, name: str) -> pa.Array:
@@ -47,15 +46,59 @@ def node_keys(batch: pa.Table, keep: str) -> pa.Array:
     return keys
 
 
-def exact_keys(fields: list[pa.Array]) -> list[bytes]:
+def exact_keys(fields: list[pa.Array]) -> pa.Array:
     """24 bytes per row of normalised field texts: a 128-bit hash of the texts joined by \\x1f (the
-    exact key) and a 64-bit hash of each field's numbers in order (the number key)."""
-    texts = pc.binary_join_element_wise(*fields, "\x1f").to_pylist()
+    exact key) and a 64-bit hash of each field's numbers in order (the number key); see
+    `text.exact_key` for the same function on one row."""
+    texts = pc.binary_join_element_wise(*fields, "\x1f")
     numbers = [pc.utf8_trim(pc.replace_substring_regex(f, r"[^\p{Nd}]+", " "), " ") for f in fields]
-    numbers = pc.binary_join_element_wise(*numbers, "\x1f").to_pylist()
-    blake = hashlib.blake2b
-    return [blake(t.encode(), digest_size=16).digest() + blake(n.encode(), digest_size=8).digest()
-            for t, n in zip(texts, numbers)]
+    numbers = pc.binary_join_element_wise(*numbers, "\x1f")
+    keys = np.empty((len(texts), 3), dtype=np.uint64)
+    keys[:, 0], keys[:, 1] = _chunked_hash(*flat_binary(texts))
+    keys[:, 2] = _chunked_hash(*flat_binary(numbers))[0]
+    return binary_rows(keys.astype("<u8"), np.full(len(texts), 24))
+
+
+def _chunked_hash(data, begin, end, chunk_bytes: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """bytes_hash128 over runs of rows of about chunk_bytes each, so every pass stays in cache."""
+    first, second = np.empty(len(begin), np.uint64), np.empty(len(begin), np.uint64)
+    cuts = np.searchsorted(np.cumsum(end - begin), np.arange(chunk_bytes, int((end - begin).sum()) + 1, chunk_bytes))
+    edges = np.unique(np.concatenate(([0], cuts + 1, [len(begin)])).clip(0, len(begin)))
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        first[lo:hi], second[lo:hi] = bytes_hash128(data, begin[lo:hi], end[lo:hi])
+    return first, second
+
+
+_COEFFICIENTS: dict[int, np.ndarray] = {}
+
+
+def _coefficients(salt: int, length: int) -> np.ndarray:
+    """Odd pseudo-random 64-bit coefficient of every byte position (grown by doubling, cached)."""
+    table = _COEFFICIENTS.get(salt)
+    if table is None or len(table) < length:
+        size = 1 << max(10, int(length - 1).bit_length())
+        table = _COEFFICIENTS[salt] = fmix64(np.arange(size, dtype=np.uint64) * np.uint64(_K1) + np.uint64(salt)) | np.uint64(1)
+    return table
+
+
+def bytes_hash128(data: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit hashes of the bytes data[begin[i]:end[i]] of every row: sums of (byte + 1) times
+    a pseudo-random odd coefficient of its position, one coefficient table per hash, mixed with
+    the length; see `text.exact_key` for the same function on one row."""
+    lens = end - begin
+    if len(begin) and (begin[1:] == end[:-1]).all():  # rows back to back: no gather
+        values = data[begin[0]:end[-1]]
+    else:
+        values = data[np.repeat(begin, lens) + _within(lens)]
+    values = values.astype(np.uint64) + np.uint64(1)
+    pos = _within(lens)
+    ends = np.cumsum(lens)
+    size = lens.astype(np.uint64) * np.uint64(_K2)
+    out = []
+    for salt in (1, 2):
+        sums = np.concatenate((np.zeros(1, np.uint64), np.cumsum(values * _coefficients(salt, int(lens.max(initial=0)))[pos])))
+        out.append(fmix64((sums[ends] - sums[ends - lens]) ^ size ^ np.uint64(salt)))
+    return out[0], out[1]
 
 
 def binary_rows(values: np.ndarray, row_bytes: np.ndarray) -> pa.Array:
@@ -67,6 +110,8 @@ def binary_rows(values: np.ndarray, row_bytes: np.ndarray) -> pa.Array:
 
 def scatter(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array:
     """Length-n array with values[i] at rows[i] and nulls elsewhere."""
+    if len(rows) == n:  # rows are sorted and unique: all of them
+        return values
     where = np.full(n, -1, dtype=np.int64)
     where[rows] = np.arange(len(rows))
     return values.take(pa.array(where, mask=where < 0))

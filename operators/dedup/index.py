@@ -2,7 +2,7 @@
 
 One row per row the dedup stage signed in that run: `key` (its sortable input position, id last),
 `id`, `exact` (16-byte exact key), `signature` (fields x num_perm uint32, little endian),
-`shingles` (per field: uint32 count + sorted shingle hashes, for exact verification), `bands`
+`shingles` (per field: uint32 count + sorted unique fmix32-mixed shingle hashes, for exact verification), `bands`
 (the LSH band keys), `published` (false for rows removed as duplicates) and, for removed rows,
 `duplicate_of` (keeper id), `reason` and `similarity`. Unpublished rows are kept so that a later
 batch deduplicated against the index links through them exactly as a combined run would.
@@ -20,6 +20,7 @@ from operators import storage
 
 META_KEY = b"instructpipe.dedup"
 INDEX_DIRNAME = "_dedup_index"
+EXACT_KEY_VERSION = 2  # 2: vectorised byte hash (columns.exact_keys); indexes of other versions are refused
 INDEX_SCHEMA = pa.schema([
     ("key", pa.string()), ("id", pa.string()), ("exact", pa.binary()), ("signature", pa.binary()),
     ("shingles", pa.binary()),
@@ -78,7 +79,7 @@ def read_params(uri: str) -> dict[str, Any]:
 
 def check_params(uri: str, expected: dict[str, Any]) -> None:
     found = read_params(uri)
-    keys = ("num_perm", "seed", "ngram", "unit", "fields", "combined")
+    keys = ("num_perm", "seed", "ngram", "unit", "fields", "combined", "exact_key")
     diff = {k: (found.get(k), expected.get(k)) for k in keys if found.get(k) != expected.get(k)}
     if diff:
         raise IndexMismatch(f"index {uri} was signed differently (found, expected): {diff}")

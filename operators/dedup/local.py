@@ -49,7 +49,7 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
     node_column = nodes.column(batches.NODE)
     if not len(node_column):
         return []
-    names = np.array(node_column.to_pylist(), dtype=object)
+    names = node_column.to_pylist()
     by_rank = pc.sort_indices(node_column).to_numpy()
     rank = np.empty(len(names), np.int64)
     rank[by_rank] = np.arange(len(names))
@@ -66,16 +66,18 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
         first = np.concatenate(([True], cls[order][1:] != cls[order][:-1]))
         keeper = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
         dup = ~first
-        edges += [Edge(names[a], names[b], 1.0, True) for a, b in zip(keeper[dup], order[dup])]
+        edges += [Edge(names[a], names[b], 1.0, True) for a, b in zip(keeper[dup].tolist(), order[dup].tolist())]
         reps = np.sort(order[first])
     if cfg.near and len(reps) > 1:
         sigs = batches.signatures(nodes.column(batches.SIG), op.num_fields, cfg.num_perm)
-        keys = band_keys(sigs[reps], op.bands, op.rows)
+        keys = band_keys(sigs, op.bands, op.rows)[reps]
         found = [_group_pairs(keys[:, band], rank[reps], cfg.max_bucket, cfg.window) for band in range(op.bands)]
-        pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.int64)
+        n = np.int64(len(names))
+        codes = np.unique(np.concatenate(found) @ np.array([n, 1], np.int64)) if found else np.empty(0, np.int64)
+        pairs = np.stack((codes // n, codes % n), axis=1)
         if len(pairs):
             ia, ib = by_rank[pairs[:, 0]], by_rank[pairs[:, 1]]
-            both = pa.table({"a": pa.array(names[ia].tolist(), pa.string()), "b": pa.array(names[ib].tolist(), pa.string()),
+            both = pa.table({"a": node_column.take(pa.array(ia)), "b": node_column.take(pa.array(ib)),
                              "sig_a": nodes.column(batches.SIG).take(pa.array(ia)),
                              "sig_b": nodes.column(batches.SIG).take(pa.array(ib)),
                              "exact_a": nodes.column(batches.EXACT).take(pa.array(ia)),

@@ -58,14 +58,18 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(docs, bands) uint64 keys; the band index is folded in, so keys of different bands differ."""
     sig = signatures.reshape(len(signatures), -1, signatures.shape[-1])
+    fields = sig.shape[1]
     out = np.empty((len(sig), bands), dtype=np.uint64)
-    for band in range(bands):
-        block = sig[:, :, band * rows:(band + 1) * rows].reshape(len(sig), -1).astype(np.uint64)
-        h = np.full(len(sig), band + 1, dtype=np.uint64)
-        for col in range(block.shape[1]):
-            h *= _MULT
-            h += block[:, col]
-        out[:, band] = _fmix64(h)
+    step = 4096  # documents per block: the working set stays in cache
+    for lo in range(0, len(sig), step):
+        part = sig[lo:lo + step, :, :bands * rows].reshape(-1, fields, bands, rows)
+        cols = part.transpose(1, 3, 0, 2).astype(np.uint64)  # (field, row, doc, band), contiguous
+        h = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64), (len(part), bands)).copy()
+        for field in range(fields):  # all bands at once: field-major, then row, as one sequence
+            for col in range(rows):
+                h *= _MULT
+                h += cols[field, col]
+        out[lo:lo + step] = _fmix64(h)
     return out
 
 

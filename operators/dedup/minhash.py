@@ -59,8 +59,9 @@ def _within(lengths: np.ndarray) -> np.ndarray:
 def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
                      limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(docs, num_perm) uint32 signatures from 32-bit shingle hashes grouped by `counts`, and the
-    sorted unique shingle hashes of every doc with at most `limit` shingles as a flat array plus
-    one length per doc (-1: over the limit, no set).
+    shingle set of every doc with at most `limit` shingles as a flat array plus one length per doc
+    (-1: over the limit, no set). A set holds the sorted unique *mixed* hashes (fmix32 of the
+    shingle hash, a bijection: the same Jaccard as the shingle hashes themselves).
 
     Documents are grouped by shingle count rounded up to a multiple of 8 and padded by repeating
     their last shingle (which changes neither a minimum nor a set); each group is laid out as a
@@ -74,8 +75,7 @@ def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed
     set_lens = np.where(counts > limit, -1, 0).astype(np.int64)
     if not len(hashes):
         return out, np.empty(0, np.uint32), set_lens
-    raw = hashes.astype(np.uint32, copy=False)
-    mixed = fmix32(raw)
+    mixed = fmix32(hashes.astype(np.uint32, copy=False))
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     width = (counts + 7) // 8 * 8
     short = (counts > 0) & (counts <= _CHUNK_ROWS)
@@ -86,12 +86,15 @@ def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed
         for lo in range(0, len(group), step):
             docs = group[lo:lo + step]
             idx = starts[docs] + np.minimum(np.arange(w)[:, None], counts[docs] - 1)  # (w, docs)
+            mat = mixed[idx]
             res = np.empty((num_perm, len(docs)), dtype=np.uint32)
-            _min_permuted(mixed[idx], a, b, res)
+            _min_permuted(mat, a, b, res)
             out[docs] = res.T
             with_set = counts[docs] <= limit
-            if with_set.any():
-                found.append(_unique_rows(raw[idx.T[with_set]], docs[with_set]))
+            if with_set.all():
+                found.append(_unique_rows(mat.T, docs))
+            elif with_set.any():
+                found.append(_unique_rows(mat.T[with_set], docs[with_set]))
     for d in np.flatnonzero(counts > _CHUNK_ROWS).tolist():
         seg = slice(starts[d], starts[d] + counts[d])
         doc = mixed[seg]
@@ -101,7 +104,7 @@ def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed
         _min_permuted(np.ascontiguousarray(rows.T), a, b, res)
         out[d] = res.min(axis=1)
         if counts[d] <= limit:
-            values = np.unique(raw[seg])
+            values = np.unique(doc)
             found.append((np.array([d]), np.array([len(values)]), values))
     return (out,) + _assemble_sets(found, set_lens)
 

@@ -26,7 +26,7 @@ from operators.base import Operator, OperatorConfig
 from operators.dedup import batches
 from operators.dedup.components import Edge, resolve
 from operators import storage
-from operators.dedup.index import INDEX_DIRNAME, INDEX_SCHEMA, index_uri_for, write_index
+from operators.dedup.index import EXACT_KEY_VERSION, INDEX_DIRNAME, INDEX_SCHEMA, index_uri_for, write_index
 from operators.dedup.lsh import lsh_params
 from operators.dedup.minhash import MinHasher
 from operators.dedup.release import index_rows, load_releases
@@ -86,7 +86,7 @@ class Dedup(Operator):
         cfg = self.config
         return {"num_perm": cfg.num_perm, "seed": cfg.seed, "ngram": cfg.ngram, "unit": cfg.unit,
                 "fields": list(cfg.fields), "combined": cfg.combined, "bands": self.bands,
-                "rows": self.rows, "threshold": cfg.threshold, "scheme": "affine32"}
+                "rows": self.rows, "threshold": cfg.threshold, "scheme": "affine32", "exact_key": EXACT_KEY_VERSION}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         raise TypeError("dedup is a global stage: use apply(dataset)")

@@ -8,7 +8,6 @@ string, so it can be handed to `datasketch.MinHash(hashfunc=...)` for bit-identi
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import Sequence
@@ -74,13 +73,28 @@ def normalize_for_dedup(text: str | None) -> str:
 _DIGITS = re.compile(r"\d+")
 
 
+_K1, _K2 = 0xD6E8FEB86659FD93, 0xA0761D6478BD642F
+
+
+def _bytes_hash128_int(data: bytes) -> tuple[int, int]:
+    out = []
+    for salt in (1, 2):
+        total = 0
+        for pos, byte in enumerate(data):
+            coefficient = _fmix64_int((pos * _K1 + salt) & _MASK64) | 1
+            total = (total + (byte + 1) * coefficient) & _MASK64
+        out.append(_fmix64_int(total ^ (len(data) * _K2 & _MASK64) ^ salt))
+    return out[0], out[1]
+
+
 def exact_key(texts: Sequence[str]) -> bytes:
-    """24 bytes for already normalised field texts: a 128-bit hash of the texts (the exact key)
-    followed by a 64-bit hash of each field's numbers in order (the number key)."""
-    text = "\x1f".join(texts)
-    numbers = "\x1f".join(" ".join(_DIGITS.findall(t)) for t in texts)
-    return (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            + hashlib.blake2b(numbers.encode("utf-8"), digest_size=8).digest())
+    """24 bytes for already normalised field texts (one row; `columns.exact_keys` does a whole
+    column): a 128-bit hash of the UTF-8 texts joined by \\x1f (the exact key) followed by a
+    64-bit hash of each field's numbers in order (the number key)."""
+    text = "\x1f".join(texts).encode("utf-8")
+    numbers = "\x1f".join(" ".join(_DIGITS.findall(t)) for t in texts).encode("utf-8")
+    h1, h2 = _bytes_hash128_int(text)
+    return b"".join(v.to_bytes(8, "little") for v in (h1, h2, _bytes_hash128_int(numbers)[0]))
 
 
 def _fmix64_int(h: int) -> int:
@@ -141,10 +155,11 @@ def hash_units(units: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarr
     full = np.maximum(lengths - n + 1, 0)
     total = int(full.sum())
     if total:
-        windows = _rolling(units, n) if len(units) >= n else np.empty(0, np.uint64)
-        doc_of = np.repeat(np.arange(len(lengths)), full)
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(full) - full, full)
-        hashes = windows[starts[doc_of] + offsets]
+        windows = _rolling(units, n)
+        has = full > 0  # window i is a shingle iff start <= i < start + full of its document
+        edges = np.bincount(starts[has], minlength=len(windows) + 1)[:len(windows) + 1] - np.bincount(
+            (starts + full)[has], minlength=len(windows) + 1)[:len(windows) + 1]
+        hashes = windows[np.cumsum(edges[:len(windows)]) > 0]
     else:
         hashes = np.empty(0, np.uint64)
     short = np.nonzero((lengths > 0) & (lengths < n))[0]

@@ -5,6 +5,9 @@ code, which stays the reference: every mask here is a proven shortcut of that co
 """
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,6 +22,9 @@ PY_SPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PY_SPACE)
 # Non-ASCII characters whose str.lower() contains an ASCII letter (U+0130, U+212A): rows holding one
 # go to the Python path wherever a check lower-cases text and compares it with ASCII phrases.
 LOWER_TO_ASCII = "".join(c for c in map(chr, range(0x80, 0x10000)) if any(x.isascii() for x in c.lower()))
+# Non-ASCII characters that Python's re.IGNORECASE matches with an ASCII letter (U+0130, U+0131,
+# U+017F, U+212A); RE2's (?i) knows only some of them.
+RE_I_TO_ASCII = "".join(c for c in map(chr, range(0x80, 0x10000)) if re.fullmatch("[a-z]", c, re.I))
 # Characters whose lower-case form is longer than one character (U+0130).
 LOWER_EXPANDS = "".join(c for c in map(chr, range(0x80, 0x10000)) if len(c.lower()) != 1)
 
@@ -97,3 +103,25 @@ def effective_langs(langs: pa.Array, texts: pa.Array) -> pa.Array:
 def indices(mask: pa.Array) -> list[int]:
     """Row numbers where `mask` is true."""
     return pc.indices_nonzero(mask).to_pylist() if len(mask) else []
+
+
+def word_counts(array: pa.Array) -> pa.Array:
+    """`len(text.split())` per row (Arrow's Unicode whitespace is Python's, checked on every code point)."""
+    trimmed = pc.utf8_trim_whitespace(array)
+    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).cast(pa.int64())
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), 0, counts)
+
+
+def char_counts(array: pa.Array) -> pa.Array:
+    """`length.text_length` for Chinese: characters minus spaces, line breaks, tabs and U+3000."""
+    return pc.subtract(pc.utf8_length(array), pc.count_substring_regex(array, "[ \n\t\r\u3000]")).cast(pa.int64())
+
+
+def text_lengths(array: pa.Array, by_chars: pa.Array) -> np.ndarray:
+    """`length.text_length` per row: characters where `by_chars`, else words."""
+    out = np.zeros(len(array), dtype=np.int64)
+    for mask, count in ((by_chars, char_counts), (pc.invert(by_chars), word_counts)):
+        rows = pc.indices_nonzero(mask)
+        if len(rows):
+            out[rows.to_numpy()] = count(pc.take(array, rows)).to_numpy()
+    return out

@@ -16,12 +16,16 @@ import string
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from operators.base import Operator, OperatorConfig
-from operators.filters.common import guess_lang_by_script, read_field, row_langs, with_scores
-from operators.filters.length import text_length
+from operators.filters.columns import (LOWER_EXPANDS, LOWER_TO_ASCII, RE_I_TO_ASCII, effective_langs, field_array, first_problem,
+                                       row_lang_array, text_lengths)
+from operators.filters.common import with_scores
+from operators.filters.length import CHAR_LANGS
 from operators.registry import register
 
 EN_BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
@@ -68,6 +72,10 @@ class InstructionFilterConfig(OperatorConfig):
         return merged
 
 
+def _re2_escape(text: str) -> str:
+    return "".join("\\" + c if c.isascii() and not c.isalnum() and c != " " else c for c in text)
+
+
 def _blacklist_pattern(words: tuple[str, ...], whole_words: bool) -> re.Pattern | None:
     if not words:
         return None
@@ -88,24 +96,51 @@ class InstructionFilter(Operator):
                 for lang, r in self.config.rules.items()}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        cfg = self.config
-        texts, reasons = read_field(batch, "instruction")
-        langs = row_langs(batch, cfg.lang)
-        lengths, hits, details = [], [], [None] * batch.num_rows
-        for i, text in enumerate(texts):
-            text = text.strip()
-            lang = langs[i] or guess_lang_by_script(text)
-            if lang not in cfg.rules:
-                lang = cfg.default_lang
-            length = text_length(text, lang)
-            pattern = self._patterns.get(lang)
+        cfg, n = self.config, batch.num_rows
+        raw, problems = field_array(batch, "instruction")
+        reasons = first_problem(n, problems)
+        texts = pc.utf8_trim_whitespace(raw)  # str.strip(): same whitespace, checked on every code point
+        lang = effective_langs(row_lang_array(batch, cfg.lang), texts)
+        lang = pc.if_else(pc.is_in(lang, pa.array(sorted(cfg.rules), pa.string())), lang, cfg.default_lang)
+        langs = lang.to_pylist()
+        lengths = text_lengths(texts, pc.is_in(lang, pa.array(sorted(CHAR_LANGS), pa.string())))
+        check = np.zeros(n, dtype=bool)
+        for code, rules in cfg.rules.items():  # rows that may fail: lengths, then a superset of the rest
+            mine = pc.equal(lang, code).to_numpy(zero_copy_only=False)
+            if not mine.any():
+                continue
+            check |= mine & ((lengths <= rules.min_len) | (lengths > rules.max_len))
+            may_fail = pc.match_substring_regex(texts, self._candidate_patterns[code])
+            check |= mine & may_fail.to_numpy(zero_copy_only=False)
+        hits = [""] * n
+        details: list[dict[str, Any] | None] = [None] * n
+        rows = np.flatnonzero(check).tolist()
+        row_texts = pc.take(texts, pa.array(rows, pa.int64())).to_pylist() if rows else []
+        for i, text in zip(rows, row_texts):
+            pattern = self._patterns.get(langs[i])
             match = pattern.search(text) if pattern else None
-            lengths.append(length)
-            hits.append(match.group(0).lower() if match else "")
+            hits[i] = match.group(0).lower() if match else ""
             if reasons[i] is None:
-                reasons[i], details[i] = self._check(text, lang, length, hits[-1])
-        batch = with_scores(batch, {"instr_len": lengths, "instr_blacklist": hits}, cfg.keep_scores)
+                reasons[i], details[i] = self._check(text, langs[i], int(lengths[i]), hits[i])
+        scores = {"instr_len": lengths.tolist(), "instr_blacklist": hits} if cfg.keep_scores else \
+            {"instr_len": [], "instr_blacklist": []}
+        batch = with_scores(batch, scores, cfg.keep_scores)
         return self.decide(batch, reasons, details)
+
+    @cached_property
+    def _candidate_patterns(self) -> dict[str, str]:
+        """Per language, an RE2 pattern matching every instruction that may hit a blacklist word, start
+        with a program prefix, with punctuation or (where it counts) a non-ASCII character."""
+        out = {}
+        for code, rules in self.config.rules.items():
+            words = "|".join(_re2_escape(w) for w in rules.blacklist + rules.program_prefixes if w)
+            parts = [f"[{LOWER_TO_ASCII}{LOWER_EXPANDS}{RE_I_TO_ASCII}]", "^$", "^[" + "".join(map(_re2_escape, PUNCTUATION)) + "]"]
+            if words:
+                parts.append(f"(?i:{words})")
+            if rules.non_ascii_start:
+                parts.append("^[^\\x00-\\x7f]")
+            out[code] = "|".join(parts)
+        return out
 
     def _check(self, text: str, lang: str, length: int, hit: str) -> tuple[str | None, dict[str, Any] | None]:
         rules = self.config.rules[lang]

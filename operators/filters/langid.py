@@ -20,6 +20,7 @@ from functools import lru_cache
 from langdetect import DetectorFactory
 from langdetect import detector_factory as _ld
 
+from operators.filters import ld_fast
 from operators.filters.script import (HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE, OTHER_LETTER_RE,
                                       count_han, has_letters, looks_like_code, strip_non_prose)
 from operators.filters.wordlists import ENGLISH, FOREIGN, FOREIGN_BY_LANG
@@ -69,7 +70,7 @@ def langdetect_probabilities(text: str, max_chars: int = LANGDETECT_MAX_CHARS) -
 def _langdetect_cached(text: str, max_chars: int) -> tuple[tuple[str, float], ...]:
     ensure_seeded()
     try:
-        detector = _ld._factory.create()
+        detector = ld_fast.create(_ld._factory)
         detector.n_trial = LANGDETECT_TRIALS
         detector.set_max_text_length(max_chars)
         detector.append(text[:max_chars])

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from operators.base import Operator, OperatorConfig
-from operators.filters.common import first_problem, guess_lang_by_script, read_field, row_langs, with_scores
+from operators.filters.columns import effective_langs, field_array, first_problem, row_lang_array, text_lengths
+from operators.filters.common import with_scores
 from operators.registry import register
 
 CHAR_LANGS = frozenset({"zh", "ja"})
@@ -68,28 +71,41 @@ class LengthFilter(Operator):
     output_columns = ()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        cfg = self.config
+        cfg, n = self.config, batch.num_rows
         fields = sorted({f for per_lang in cfg.limits.values() for f in per_lang},
                         key=lambda f: ("instruction", "input", "output").index(f)
                         if f in ("instruction", "input", "output") else 3)
         texts, problems = {}, []
         for name in fields:
-            texts[name], field_problems = read_field(batch, name, optional=name == "input")
+            texts[name], field_problems = field_array(batch, name, optional=name == "input")
             problems.append(field_problems)
-        reasons = first_problem(*problems) if problems else [None] * batch.num_rows
-        langs = row_langs(batch, cfg.lang)
-        scores: dict[str, list[Any]] = {f"len_{name}": [] for name in fields}
-        details: list[dict[str, Any] | None] = [None] * batch.num_rows
-        for i in range(batch.num_rows):
+        reasons = first_problem(n, *problems)
+        expected = row_lang_array(batch, cfg.lang)
+        langs, lengths, failing = {}, {}, np.zeros(n, dtype=bool)
+        for name in fields:  # lengths and bounds column by column; details only for failing rows
+            lang = effective_langs(expected, texts[name])
+            langs[name] = lang.to_pylist()
+            lengths[name] = text_lengths(texts[name], pc.is_in(lang, pa.array(sorted(CHAR_LANGS), pa.string())))
+            low, high = self._bounds(name, langs[name])
+            failing |= (lengths[name] < low) | (lengths[name] > high)
+        details: list[dict[str, Any] | None] = [None] * n
+        for i in np.flatnonzero(failing).tolist():
             for name in fields:
-                text = texts[name][i]
-                lang = langs[i] or guess_lang_by_script(text)
-                length = text_length(text, lang)
-                scores[f"len_{name}"].append(length)
                 if reasons[i] is None:
-                    reasons[i], details[i] = self._check(name, length, lang)
+                    reasons[i], details[i] = self._check(name, int(lengths[name][i]), langs[name][i])
+        scores = {f"len_{name}": lengths[name].tolist() if cfg.keep_scores else [] for name in fields}
         batch = with_scores(batch, scores, cfg.keep_scores)
         return self.decide(batch, reasons, details)
+
+    def _bounds(self, name: str, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row (min, max) of field `name` for each row's language (no bounds: 0 .. unlimited)."""
+        limits, table = self.config.limits, {}
+        for lang in set(langs):
+            bounds = limits.get(lang, limits.get(self.config.default_lang, {})).get(name)
+            big = np.iinfo(np.int64).max
+            table[lang] = (bounds.min, big if bounds.max is None else bounds.max) if bounds else (-big, big)
+        pairs = np.array([table[lang] for lang in langs], dtype=np.int64).reshape(len(langs), 2)
+        return pairs[:, 0], pairs[:, 1]
 
     def _check(self, name: str, length: int, lang: str) -> tuple[str | None, dict | None]:
         limits = self.config.limits

@@ -18,16 +18,23 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from operators.base import Operator, OperatorConfig
-from operators.filters.common import first_problem, guess_lang_by_script, read_field, row_langs, with_scores
+from operators.filters.columns import (LOWER_EXPANDS, LOWER_TO_ASCII, PY_SPACE_CLASS, effective_langs, field_array,
+                                       first_problem, indices, row_lang_array)
+from operators.filters.common import with_scores
 from operators.filters.phrases import REFUSALS, TEMPLATE_PREFIXES, TEMPLATE_TOKENS
 from operators.filters.script import TOKEN_RE
 from operators.registry import register
 
 _SPACES = re.compile(r"\s+")
+_FOLD_EXPANDS = "[" + "".join(f"\\x{{{i:x}}}" for i in range(0x80, 0x10000) if len(chr(i).casefold()) != 1) + "]"
+_CJK_CHARS = TOKEN_RE.pattern[1:TOKEN_RE.pattern.index("]")]
+_CJK_SET = frozenset(chr(i) for a, b in re.findall("(.)-(.)", _CJK_CHARS) for i in range(ord(a), ord(b) + 1))
 
 
 class RepetitionRule(OperatorConfig):
@@ -62,6 +69,61 @@ def repetition_ratio(text: str, n: int, min_tokens: int) -> float:
     total = len(tokens) - n + 1
     distinct = len(set(zip(*(tokens[i:] for i in range(n)))) if n > 1 else set(tokens))
     return round(1.0 - distinct / total, 4)
+
+
+def may_repeat(text: str, n: int, max_ratio: float) -> bool:
+    """False when distinct tokens alone keep the repeated n-gram share below `max_ratio`.
+
+    Each distinct token starts at least one distinct n-gram, except those seen only in the last n-1
+    positions, so distinct n-grams >= distinct tokens - (n - 1). Non-ASCII text first tries distinct
+    CJK characters (each one a token) against its length (at least its token count).
+    """
+    if not text.isascii():
+        total = len(text) - n + 1
+        if total <= 0 or 1.0 - (len(_CJK_SET.intersection(text)) - (n - 1)) / total + 0.001 < max_ratio:
+            return False
+        tokens = TOKEN_RE.findall(text.lower())
+    else:
+        tokens = text.lower().split()
+    total = len(tokens) - n + 1
+    return total > 0 and 1.0 - (len(set(tokens)) - (n - 1)) / total + 0.001 >= max_ratio
+
+
+def _re2_char(c: str) -> str:
+    if c in "'\u2019":
+        return "['\u2019]"
+    if c in ",\uff0c":
+        return "[,\uff0c]"
+    return "\\" + c if c.isascii() and not c.isalnum() and c != " " else c
+
+
+def _re2_any(phrases: tuple[str, ...], anchor: str = "") -> str | None:
+    """A case-insensitive RE2 pattern matching (at least) wherever a lower-cased phrase occurs in the
+    lower-cased text, with ' and \u2019, , and \uff0c interchangeable."""
+    phrases = tuple(p for p in phrases if p)
+    if not phrases:
+        return None
+    return "(?i)" + anchor + "(?:" + "|".join("".join(map(_re2_char, p)) for p in phrases) + ")"
+
+
+def _may_equal(outputs: pa.Array, inputs: pa.Array) -> pa.Array:
+    """Rows whose output may equal the input up to whitespace and case: the input has text and the
+    non-space character counts are equal, or within the factor 3 by which case folding can expand a
+    character when one of the texts holds such a character (`ß` -> `ss`)."""
+    rows = pc.indices_nonzero(pc.greater(pc.utf8_length(inputs), 0))
+    if not len(rows):
+        return pa.array(np.zeros(len(inputs), dtype=bool))
+    n = len(inputs)
+    outputs, inputs = pc.take(outputs, rows), pc.take(inputs, rows)
+    space = f"[{PY_SPACE_CLASS}]"
+    out_len = pc.subtract(pc.utf8_length(outputs), pc.count_substring_regex(outputs, space))
+    in_len = pc.subtract(pc.utf8_length(inputs), pc.count_substring_regex(inputs, space))
+    close = pc.and_(pc.less_equal(out_len, pc.multiply(in_len, 3)), pc.less_equal(in_len, pc.multiply(out_len, 3)))
+    expands = pc.match_substring_regex(pc.binary_join_element_wise(outputs, inputs, "\n"), _FOLD_EXPANDS)
+    found = pc.and_(pc.greater(in_len, 0), pc.or_(pc.equal(out_len, in_len), pc.and_(close, expands)))
+    flags = np.zeros(n, dtype=bool)
+    flags[pc.filter(rows, found).to_numpy()] = True
+    return pa.array(flags)
 
 
 def finish_reason(meta_text: str | None) -> str | None:
@@ -104,27 +166,88 @@ class ResponseFilter(Operator):
         self._prefixes = tuple(p.lower() for p in cfg.template_prefixes)
         starts = {c for t in self._tokens if t for c in (t[0], t[0].upper())}
         self._token_start_re = re.compile("[" + re.escape("".join(sorted(starts))) + "]") if starts else None
+        self._token_re = _re2_any(self._tokens)
+        self._prefix_re = _re2_any(self._prefixes, anchor=f"^[{PY_SPACE_CLASS}]*")
+        # A phrase with a line break could match across the head / tail junction: no shortcut then.
+        self._refusal_re2 = None if any("\n" in p for p in refusals) else _re2_any(refusals)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        cfg = self.config
-        outputs, out_problems = read_field(batch, "output")
-        inputs, in_problems = read_field(batch, "input", optional=True)
-        instructions, ins_problems = read_field(batch, "instruction", optional=True)
-        reasons = first_problem(out_problems, in_problems, ins_problems)
-        metas = read_field(batch, "meta", optional=True)[0]
-        langs = row_langs(batch, cfg.lang)
+        cfg, n = self.config, batch.num_rows
+        outputs, out_problems = field_array(batch, "output")
+        inputs, in_problems = field_array(batch, "input", optional=True)
+        instructions, ins_problems = field_array(batch, "instruction", optional=True)
+        reasons = first_problem(n, out_problems, in_problems, ins_problems)
         fields = {"instruction": instructions, "input": inputs, "output": outputs}
-        ratios, details = [], [None] * batch.num_rows
-        for i, output in enumerate(outputs):
-            lang = langs[i] or guess_lang_by_script(output)
-            rule = cfg.repetition.get(lang) or cfg.repetition.get(cfg.default_lang)
-            ratio = repetition_ratio(output[:cfg.repetition_max_chars], rule.n, rule.min_tokens) if rule else 0.0
-            ratios.append(ratio)
-            if reasons[i] is None:
-                row = {name: values[i] for name, values in fields.items()}
-                reasons[i], details[i] = self._check(row, metas[i], ratio, rule)
-        batch = with_scores(batch, {"rep_ratio_output": ratios}, cfg.keep_scores)
+        metas = field_array(batch, "meta", optional=True)[0]
+        langs = effective_langs(row_lang_array(batch, cfg.lang), outputs).to_pylist()
+        rules = {lang: cfg.repetition.get(lang) or cfg.repetition.get(cfg.default_lang) for lang in set(langs)}
+        head = pc.utf8_slice_codeunits(outputs, 0, cfg.repetition_max_chars)
+        ratios: dict[int, float] = {}
+        if cfg.keep_scores:
+            for i, text in enumerate(head.to_pylist()):
+                rule = rules[langs[i]]
+                ratios[i] = repetition_ratio(text, rule.n, rule.min_tokens) if rule else 0.0
+        check = set(self._candidates(fields, metas))
+        check.update(self._repetitive(head, langs, rules, ratios, check, reasons))
+        details: list[dict[str, Any] | None] = [None] * n
+        rows = sorted(i for i in check if reasons[i] is None)
+        if rows:
+            take = pa.array(rows, pa.int64())
+            values = {name: pc.take(column, take).to_pylist() for name, column in fields.items()}
+            row_metas = pc.take(metas, take).to_pylist()
+            row_heads = pc.take(head, take).to_pylist()
+            for k, i in enumerate(rows):
+                rule = rules[langs[i]]
+                if i not in ratios:
+                    ratios[i] = repetition_ratio(row_heads[k], rule.n, rule.min_tokens) if rule else 0.0
+                row = {name: column[k] for name, column in values.items()}
+                reasons[i], details[i] = self._check(row, row_metas[k], ratios[i], rule)
+        scores = [ratios.get(i, 0.0) for i in range(n)] if cfg.keep_scores else []
+        batch = with_scores(batch, {"rep_ratio_output": scores}, cfg.keep_scores)
         return self.decide(batch, reasons, details)
+
+    def _candidates(self, fields: dict[str, pa.Array], metas: pa.Array) -> list[int]:
+        """Rows that may fail a check other than repetition (a superset: `_check` decides)."""
+        outputs, inputs = fields["output"], fields["input"]
+        mask = pc.invert(pc.match_substring_regex(outputs, f"[^{PY_SPACE_CLASS}]"))  # empty
+        # characters whose lower case is not a plain case partner go to `_check` in any field
+        guard = f"[{LOWER_TO_ASCII}{LOWER_EXPANDS}]"
+        for name, column in fields.items():
+            patterns = [guard]
+            if name in self.config.template_fields and self._token_re:
+                patterns.append(self._token_re)
+            if name == "output":
+                patterns += [p for p in (self._prefix_re, self._refusal_re2) if p]
+                if self.config.check_fence:
+                    patterns.append("```")
+            mask = pc.or_(mask, pc.match_substring_regex(column, "|".join(f"(?:{p})" for p in patterns)))
+        if self._refusal_re2 is None and self._refusal_re is not None:
+            mask = pc.or_(mask, pc.scalar(True))
+        mask = pc.or_(mask, _may_equal(outputs, inputs))
+        mask = pc.or_(mask, pc.match_substring(metas, "finish_reason"))
+        return indices(mask)
+
+    def _repetitive(self, head: pa.Array, langs: list[str], rules: dict[str, RepetitionRule | None],
+                    ratios: dict[int, float], skip: set[int], reasons: list[str | None]) -> list[int]:
+        """Rows whose output may reach their repetition threshold (exact ratio computed for them)."""
+        needed = [(max(rule.min_tokens, rule.n + 1) if rule.max_ratio > 0 else 0) if rule else 1 << 62
+                  for rule in map(rules.get, langs)]
+        # tokens <= characters: texts shorter than the rule's minimum token count score 0.0
+        enough = pc.greater_equal(pc.utf8_length(head), pa.array(needed, pa.int64()))
+        rows = [i for i in indices(enough) if i not in skip and reasons[i] is None]
+        if not rows:
+            return []
+        found = []
+        for i, text in zip(rows, pc.take(head, pa.array(rows, pa.int64())).to_pylist()):
+            rule = rules[langs[i]]
+            if i in ratios:
+                if ratios[i] >= rule.max_ratio:
+                    found.append(i)
+            elif rule.max_ratio <= 0 or may_repeat(text, rule.n, rule.max_ratio):
+                ratios[i] = repetition_ratio(text, rule.n, rule.min_tokens)
+                if ratios[i] >= rule.max_ratio:
+                    found.append(i)
+        return found
 
     def _check(self, row: dict[str, str], meta: str, ratio: float,
                rule: RepetitionRule | None) -> tuple[str | None, dict[str, Any] | None]:

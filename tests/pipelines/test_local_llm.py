@@ -137,14 +137,14 @@ def test_server_dying_mid_run_is_reported_before_publishing():
 
 
 DRIVER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, {repo!r})
     from pipelines import local_llm
     from pipelines.local_llm import LocalLLMConfig
     command = lambda port: [{fake!r}, "--port", str(port)]
     local_llm.server_command = lambda cfg: (command, {{"PYTHONPATH": {repo!r}}})
     with local_llm.managed_server(LocalLLMConfig()) as server:
-        print("server", server.proc.pid, flush=True)
+        print("server", server.proc.pid, os.path.dirname(server.log_path), flush=True)
         time.sleep(600)
 """)
 
@@ -157,11 +157,12 @@ def test_no_orphan_when_the_driver_is_signalled(sig):
     try:
         line = driver.stdout.readline()
         assert line.startswith("server "), driver.stderr.read()
-        pid = int(line.split()[1])
-        assert alive(pid)
+        pid, log_dir = int(line.split()[1]), line.split()[2]
+        assert alive(pid) and os.path.isdir(log_dir)
         driver.send_signal(sig)
         driver.wait(30)
         assert wait_dead(pid), f"server {pid} survived {sig.name}"
+        assert not os.path.exists(log_dir)  # its temporary log directory goes too
     finally:
         if driver.poll() is None:
             driver.kill()
