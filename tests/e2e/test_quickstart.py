@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / "out" / "quickstart"
+ROOT = REPO / "out" / "quickstart"
+OUTPUT = ROOT / "en"
+CHINESE = ROOT / "zh"
 COMMAND_DOCS = (REPO / "README.md", REPO / "docs" / "quickstart.md")
 
 pytestmark = pytest.mark.e2e
@@ -58,9 +60,9 @@ def server_pids(token: str) -> list[int]:
     return pids
 
 
-def read_rows(pattern: str) -> list[dict]:
+def read_rows(pattern: str, root: Path = OUTPUT) -> list[dict]:
     rows = []
-    for path in sorted(glob.glob(str(OUTPUT / pattern))):
+    for path in sorted(glob.glob(str(root / pattern))):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             rows.extend(json.loads(line) for line in handle)
     return rows
@@ -68,7 +70,7 @@ def read_rows(pattern: str) -> list[dict]:
 
 def test_readme_quickstart_command():
     command = readme_command()
-    shutil.rmtree(OUTPUT, ignore_errors=True)  # a fresh run: every answer must come from the model now
+    shutil.rmtree(ROOT, ignore_errors=True)  # a fresh run: every answer must come from the model now
     token = uuid.uuid4().hex
     bin_dir = os.path.dirname(sys.executable)  # the venv the tests run in provides pip and instructpipe
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "QUICKSTART_E2E": token}
@@ -85,7 +87,7 @@ def test_readme_quickstart_command():
         time.sleep(0.5)
     assert server_pids(token) == [], "a llama.cpp server outlived the quickstart"
 
-    assert "published ./out/quickstart" in done.stdout
+    assert "published ./out/quickstart/en" in done.stdout and "published ./out/quickstart/zh" in done.stdout
     for word in ("generate_response", "rejected", "local model: SmolLM2"):
         assert word in done.stdout, done.stdout
 
@@ -118,3 +120,14 @@ def test_readme_quickstart_command():
 
     # The summary reports the tokens spent (manifest["llm"], per LLM stage) and the wall time.
     assert "completion_tokens" in done.stdout and " s)" in done.stdout, done.stdout
+
+    # The Chinese half: translated by the same tiny model; most rows are rejected, all are accounted for.
+    zh = json.loads((CHINESE / "_manifest.json").read_text(encoding="utf-8"))
+    assert zh["counts"]["input"] == counts["input"]
+    assert zh["counts"]["input"] == zh["counts"]["output"] + zh["counts"]["rejected"]
+    assert [s["name"] for s in zh["stages"]][:3] == ["read", "normalize", "translate"]
+    zh_rows, zh_rejects = read_rows("data/*.jsonl.gz", CHINESE), read_rows("rejects/*.jsonl.gz", CHINESE)
+    assert len(zh_rows) + len(zh_rejects) == zh["counts"]["input"]
+    english_ids = {r["id"] for r in rows + rejects}
+    for row in zh_rows:
+        assert row["lang"] == "zh" and json.loads(row["meta"]).get("translated_from") in english_ids
