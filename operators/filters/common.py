@@ -1,4 +1,5 @@
-"""Helpers shared by the filters: reading fields safely, row languages, score columns."""
+"""Helpers shared by the filters: score columns, and the per-row reference definitions (reading fields,
+row languages, the script guess) that the whole-column versions in `columns.py` are tested against."""
 from __future__ import annotations
 
 from typing import Any, Sequence

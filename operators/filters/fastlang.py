@@ -3,9 +3,10 @@
 A row is answered here only when `identify` is certain to give the same answer:
 - "empty": the text is "";
 - "nolang": ASCII (first `max_chars` characters) without letters, not only whitespace;
-- ("en", "script"): Latin script without accented letters (first `max_chars` characters), without URL / e-mail / fence markers, with a
-  word of two letters or more, fewer than two of the code characters `(={;<:` (so `looks_like_code`
-  is false) and no lower-case function word of another language;
+- ("en", "script"): Latin script without accented letters (first `max_chars` characters), without
+  URL / e-mail / fence markers, with a word of two letters or more, fewer than two of the code
+  characters `(={;<:` (so `looks_like_code` is false) and no lower-case function word of another
+  language;
 - ("zh", "script"): not ASCII, no markers, Han characters, no kana or hangul, Han >= 30% of characters.
 Every other row goes through `identify` itself.
 """
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.filters.columns import PY_SPACE_CLASS, count_han, indices
+from operators.filters.columns import PY_SPACE_CLASS, count_han
 from operators.filters.langid import CJK_ANY_RE, UND, identify
 from operators.filters.script import HANGUL_RE, KANA_RE
 from operators.filters.wordlists import FOREIGN
@@ -31,21 +33,36 @@ _FOREIGN_ASCII = (r"(?:^|[^A-Za-z])(?:" + "|".join(sorted(re.escape(w) for w in 
                   + r")(?:[^A-Za-z]|$)")
 
 
-def _english(head: pa.Array, ascii_: pa.Array, plain: pa.Array) -> pa.Array:
-    latin = pc.or_(ascii_, pc.invert(pc.match_substring_regex(head, _NOT_PLAIN_LATIN)))
-    mask = pc.and_(latin, plain)
-    mask = pc.and_(mask, pc.match_substring_regex(head, "[A-Za-z]{2}"))
+def _english(head: pa.Array) -> np.ndarray:
+    """Latin-script rows without markers: a two-letter word, no code characters, no foreign word."""
+    mask = pc.match_substring_regex(head, "[A-Za-z]{2}")
     mask = pc.and_(mask, pc.less(pc.count_substring_regex(head, "[(={;<:]"), 2))
-    return pc.and_(mask, pc.invert(pc.match_substring_regex(head, _FOREIGN_ASCII)))
+    return _bools(pc.and_(mask, pc.invert(pc.match_substring_regex(head, _FOREIGN_ASCII))))
 
 
-def _chinese(head: pa.Array, ascii_: pa.Array, plain: pa.Array) -> pa.Array:
+def _chinese(head: pa.Array) -> np.ndarray:
+    """Non-ASCII rows without markers: Han >= 30% of characters, no kana or hangul."""
     han = count_han(head)
-    mask = pc.and_(pc.invert(ascii_), plain)
-    mask = pc.and_(mask, pc.greater(han, 0))
-    mask = pc.and_(mask, pc.greater_equal(han.cast(pa.float64()),
-                                          pc.multiply(pc.utf8_length(head).cast(pa.float64()), 0.3)))
-    return pc.and_(mask, pc.invert(pc.match_substring_regex(head, _KANA_HANGUL)))
+    mask = pc.and_(pc.greater(han, 0), pc.greater_equal(
+        han.cast(pa.float64()), pc.multiply(pc.utf8_length(head).cast(pa.float64()), 0.3)))
+    return _bools(pc.and_(mask, pc.invert(pc.match_substring_regex(head, _KANA_HANGUL))))
+
+
+def _nolang(head: pa.Array, full: pa.Array) -> np.ndarray:
+    """ASCII rows without letters whose full text is not only whitespace."""
+    return _bools(pc.and_(pc.invert(pc.match_substring_regex(head, "[A-Za-z]")),
+                          pc.match_substring_regex(full, f"[^{PY_SPACE_CLASS}]")))
+
+
+def _bools(array: pa.Array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _on_rows(mask: np.ndarray, rows: np.ndarray, test, *arrays: pa.Array) -> None:
+    """mask[rows] = test(arrays restricted to rows): each kernel reads only the rows it can decide."""
+    if len(rows):
+        take = pa.array(rows, pa.int64())
+        mask[rows] = test(*(pc.take(array, take) for array in arrays))
 
 
 def identify_column(texts: pa.Array, max_chars: int) -> tuple[list[str], dict[int, str], dict[int, str]]:
@@ -53,17 +70,21 @@ def identify_column(texts: pa.Array, max_chars: int) -> tuple[list[str], dict[in
 
     Rows not in the method dict were answered here: method "empty" when lang is `und`, else "script".
     """
+    n = len(texts)
     head = pc.utf8_slice_codeunits(texts, 0, max_chars)
-    ascii_ = pc.string_is_ascii(head)
-    plain = pc.invert(pc.match_substring_regex(head, _MARKERS))
-    english = _english(head, ascii_, plain)
-    chinese = _chinese(head, ascii_, plain)
-    empty = pc.equal(pc.utf8_length(texts), 0)
-    nolang = pc.and_(pc.and_(ascii_, pc.invert(pc.match_substring_regex(head, "[A-Za-z]"))),
-                     pc.match_substring_regex(texts, f"[^{PY_SPACE_CLASS}]"))
-    langs = pc.if_else(english, "en", pc.if_else(chinese, "zh", UND)).to_pylist()
-    rest = indices(pc.invert(pc.or_(pc.or_(pc.or_(english, chinese), empty), nolang)))
-    methods: dict[int, str] = dict.fromkeys(indices(nolang), "nolang")
+    ascii_ = _bools(pc.string_is_ascii(head))
+    plain = ~_bools(pc.match_substring_regex(head, _MARKERS))
+    empty = _bools(pc.equal(pc.utf8_length(texts), 0))
+    others = np.flatnonzero(~ascii_ & plain)
+    latin_others = np.zeros(n, dtype=bool)
+    _on_rows(latin_others, others, lambda h: ~_bools(pc.match_substring_regex(h, _NOT_PLAIN_LATIN)), head)
+    english, chinese, nolang = (np.zeros(n, dtype=bool) for _ in range(3))
+    _on_rows(english, np.flatnonzero((ascii_ & plain) | latin_others), _english, head)
+    _on_rows(chinese, np.flatnonzero(~ascii_ & plain & ~latin_others), _chinese, head)
+    _on_rows(nolang, np.flatnonzero(ascii_ & ~english & ~empty), _nolang, head, texts)
+    langs = np.where(english, "en", np.where(chinese, "zh", UND)).tolist()
+    methods: dict[int, str] = dict.fromkeys(np.flatnonzero(nolang).tolist(), "nolang")
+    rest = np.flatnonzero(~(english | chinese | empty | nolang)).tolist()
     rest_texts: dict[int, str] = {}
     if rest:
         for i, text in zip(rest, pc.take(texts, pa.array(rest, pa.int64())).to_pylist()):

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from operators.base import Operator, OperatorConfig
-from operators.filters.columns import (LOWER_EXPANDS, LOWER_TO_ASCII, RE_I_TO_ASCII, effective_langs, field_array, first_problem,
-                                       row_lang_array, text_lengths)
+from operators.filters.columns import (LOWER_EXPANDS, LOWER_TO_ASCII, RE_I_TO_ASCII, effective_langs, field_array,
+                                       first_problem, row_lang_array, text_lengths)
 from operators.filters.common import with_scores
 from operators.filters.length import CHAR_LANGS
 from operators.registry import register
@@ -134,7 +134,8 @@ class InstructionFilter(Operator):
         out = {}
         for code, rules in self.config.rules.items():
             words = "|".join(_re2_escape(w) for w in rules.blacklist + rules.program_prefixes if w)
-            parts = [f"[{LOWER_TO_ASCII}{LOWER_EXPANDS}{RE_I_TO_ASCII}]", "^$", "^[" + "".join(map(_re2_escape, PUNCTUATION)) + "]"]
+            punctuation = "^[" + "".join(map(_re2_escape, PUNCTUATION)) + "]"
+            parts = [f"[{LOWER_TO_ASCII}{LOWER_EXPANDS}{RE_I_TO_ASCII}]", "^$", punctuation]
             if words:
                 parts.append(f"(?i:{words})")
             if rules.non_ascii_start:

@@ -83,6 +83,12 @@ def _langdetect_cached(text: str, max_chars: int) -> tuple[tuple[str, float], ..
         return ()
 
 
+def clear_caches() -> None:
+    """Forget cached langdetect answers (benchmarks time cold passes)."""
+    _langdetect_cached.cache_clear()
+    ld_fast.clear()
+
+
 def plain_langdetect(text: str) -> str:
     """langdetect as most projects call it (`detect(text)`), zh-cn/zh-tw -> zh; `und` on error."""
     ensure_seeded()

@@ -114,12 +114,13 @@ class LanguageFilter(Operator):
 
     def _traditional(self, texts: pa.Array, detected: list[str]) -> dict[int, tuple[int, float]]:
         """Row -> (Traditional-only characters, share of Han) for Chinese rows that have any."""
-        head = pc.utf8_slice_codeunits(texts, 0, self.config.max_chars)
-        rows = indices(pc.and_(pc.equal(pa.array(detected, pa.string()), "zh"),
-                               pc.greater(pc.count_substring_regex(head, TRAD_ONLY_CLASS), 0)))
-        if not rows:
+        chinese = pc.indices_nonzero(pc.equal(pa.array(detected, pa.string()), "zh"))
+        if not len(chinese):
             return {}
-        return dict(zip(rows, map(traditional_stats, pc.take(head, pa.array(rows, pa.int64())).to_pylist())))
+        head = pc.utf8_slice_codeunits(pc.take(texts, chinese), 0, self.config.max_chars)
+        found = pc.greater(pc.count_substring_regex(head, TRAD_ONLY_CLASS), 0)
+        rows = pc.filter(chinese, found).to_pylist()
+        return dict(zip(rows, map(traditional_stats, pc.filter(head, found).to_pylist())))
 
     def _rows_to_check(self, expected: pa.Array, detected: dict[str, list[str]],
                        trad: dict[str, dict[int, tuple[int, float]]], reasons: list[str | None]) -> list[int]:

@@ -25,6 +25,10 @@ def _weights(table: dict, word: str) -> np.ndarray:
     return vector
 
 
+def clear() -> None:
+    _VECTORS.clear()
+
+
 class VectorDetector(Detector):
     def _detect_block(self) -> None:
         self.cleaning_text()

@@ -1,0 +1,47 @@
+"""The whole-column helpers agree with the per-row reference definitions, odd text included."""
+import random
+
+import pyarrow as pa
+
+from operators.filters import columns, common
+from operators.filters.fastlang import identify_column
+from operators.filters.langid import identify
+from operators.filters.length import text_length
+
+ODD = ["", " ", "\x1c\x1d", "a\x1cb c", "\u3000中文\u3000", "Give three tips.", "给出三个建议。", "😀" * 5,
+       "x = 1; y = 2;", "https://example.com is a site", "Café au lait, s'il vous plaît.", "Привет мир",
+       "Java、Python 和 JavaScript。", "  \n\t ", "12345", "İstanbul KELVIN", "a" * 3000, "中" * 2500 + "b" * 10]
+
+
+def _texts():
+    rng = random.Random(11)
+    ranges = [(1, 0x80), (0x80, 0x3100), (0x4e00, 0x4f00)]
+    noise = ["".join(chr(rng.randrange(*rng.choice(ranges))) for _ in range(rng.randrange(0, 40))) for _ in range(300)]
+    return ODD + noise
+
+
+def test_identify_column_matches_identify():
+    texts = _texts()
+    langs, methods, _ = identify_column(pa.array(texts), 500)
+    for i, text in enumerate(texts):
+        expected = identify(text, 500)
+        method = methods.get(i) or ("empty" if langs[i] == "und" else "script")
+        assert (langs[i], method) == expected, text
+
+
+def test_lengths_guess_and_fields_match_reference():
+    texts = _texts()
+    array = pa.array(texts)
+    guessed = columns.guess_lang_array(array).to_pylist()
+    assert guessed == [common.guess_lang_by_script(t) for t in texts]
+    by_chars = [g == "zh" for g in guessed]
+    assert columns.text_lengths(array, pa.array(by_chars)).tolist() == \
+        [text_length(t, "zh" if c else "en") for t, c in zip(texts, by_chars)]
+    table = pa.table({"output": pa.array(["a", None, "b"]), "input": pa.array([1, None, 2]),
+                      "lang": pa.array(["zh-CN", None, "en_US"])})
+    for name, optional in (("output", False), ("input", True), ("instruction", False), ("instruction", True)):
+        array, problems = columns.field_array(table, name, optional)
+        texts_ref, problems_ref = common.read_field(table, name, optional)
+        assert array.to_pylist() == texts_ref and (problems or [None] * 3) == problems_ref
+    for default in (None, "zh-TW"):
+        assert columns.row_lang_array(table, default).to_pylist() == common.row_langs(table, default)
