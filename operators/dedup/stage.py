@@ -116,6 +116,8 @@ class Dedup(Operator):
         return self.config.num_partitions or max(1, min(64, rows // 50_000 + 1))
 
     def _edges(self, nodes, count: int) -> list[Edge]:
+        if count < 2:  # nothing to compare (e.g. every row was rejected upstream): no shuffle at all
+            return []
         cfg = self.config
         parts = self._partitions(count)
         bucket_rows = nodes.map_batches(
