@@ -1,6 +1,7 @@
 """The per-batch steps of the dedup stage as pure pyarrow functions (testable without Ray).
 
-prepare  : live rows -> node key, exact key, signature; empty key text -> reject `empty_text`
+prepare  : live rows -> node key, exact key, signature, shingle sets (whole-column numpy/Arrow
+           work, see minhash.py and columns.py); empty key text -> reject `empty_text`
 buckets  : signed nodes -> one row per (band key | exact bucket)
 pairs    : one bucket -> exact edges (star on the first row) + candidate pairs between exact classes
 verify   : candidate pairs with both signatures -> edges whose every field reaches the threshold
@@ -34,12 +35,6 @@ PAIR_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("exact", pa.bo
                          ("verified", pa.bool_()), ("similarity", pa.float64())])
 
 
-def _column(batch: pa.Table, name: str) -> list[str]:
-    if name not in batch.column_names:
-        return [""] * batch.num_rows
-    return [v or "" for v in batch.column(name).to_pylist()]
-
-
 def key_columns(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[pa.Array]:
     """Normalised key texts, one string array per signed field (one field when `combined`)."""
     per_field = []
@@ -54,10 +49,6 @@ def key_columns(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> lis
         rows = zip(*(column.to_pylist() for column in per_field))
         return [pa.array([" ".join(t for t in parts if t) for parts in rows], pa.string())]
     return per_field
-
-
-def key_texts(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> list[list[str]]:
-    return [column.to_pylist() for column in key_columns(batch, fields, combined)]
 
 
 def _set_rows(batch: pa.Table, name: str, rows: np.ndarray, value) -> pa.Table:

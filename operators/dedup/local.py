@@ -92,9 +92,11 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
     return edges
 
 
-def dedup_table(op, table: pa.Table, batch_size: int = 8192) -> tuple[pa.Table, list[Edge]]:
-    """Run the Dedup operator `op` on `table` in this process; returns (marked table, edges)."""
+def dedup_table(op, table: pa.Table, batch_size: int | None = None) -> tuple[pa.Table, list[Edge]]:
+    """Run the Dedup operator `op` on `table` in this process, in batches of the stage's size;
+    returns (marked table, edges)."""
     cfg = op.config
+    batch_size = batch_size or cfg.batch_size
     parts = [batches.prepare(table.slice(lo, batch_size), fields=cfg.fields, combined=cfg.combined,
                              hasher=op.hasher, keep=cfg.keep, stage=op.stage)
              for lo in range(0, max(table.num_rows, 1), batch_size)]
