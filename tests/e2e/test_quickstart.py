@@ -22,13 +22,13 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "out" / "quickstart"
 OUTPUT = ROOT / "en"
 CHINESE = ROOT / "zh"
-COMMAND_DOCS = (REPO / "README.md", REPO / "docs" / "quickstart.md")
+COMMAND_DOCS = (REPO / "README.md",)
 
 pytestmark = pytest.mark.e2e
 
 
 def readme_command() -> str:
-    """The first line of a shell block in README.md (else docs/quickstart.md) that runs the quickstart."""
+    """The first line of a shell block in README.md that runs the quickstart."""
     for doc in COMMAND_DOCS:
         if not doc.exists():
             continue
@@ -39,7 +39,7 @@ def readme_command() -> str:
                 continue
             if in_block and "instructpipe run configs/quickstart.yaml" in line and not line.lstrip().startswith("#"):
                 return line.strip()
-    pytest.fail("no quickstart command in README.md or docs/quickstart.md")
+    pytest.fail("no quickstart command in README.md")
 
 
 def server_pids(token: str) -> list[int]:
