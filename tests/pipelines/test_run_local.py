@@ -111,3 +111,14 @@ def test_same_file_listed_twice_is_counted_twice(data_dir, tmp_path):
     assert manifest["counts"]["output"] == len(rows) == 3 * per_listing
     assert len({r["source"] for r in rows}) == len(rows)
     assert any(r["source"].startswith(sample + "[1]:") for r in rows)
+
+
+def test_inspect_summarises_a_release_and_refuses_a_non_release(tmp_path, capsys):
+    from pipelines.__main__ import main
+    (tmp_path / "in.jsonl").write_text('{"instruction": "a"}\n{"instruction": ""}\n')
+    run({"name": "insp", "inputs": [{"uri": str(tmp_path / "in.jsonl")}], "output": {"uri": str(tmp_path / "out")},
+         "stages": ["normalize"]})
+    assert main(["inspect", str(tmp_path / "out")]) == 0
+    shown = capsys.readouterr().out
+    assert "normalize" in shown and "empty_instruction=1" in shown and "output 1, rejected 1" in shown
+    assert main(["inspect", str(tmp_path)]) == 2
