@@ -225,7 +225,7 @@ def test_pipeline_on_local_endpoint_uses_the_managed_server(monkeypatch, tmp_pat
             stats["pid"] = self.proc.pid
         original_stop(self)
     monkeypatch.setattr(ManagedServer, "stop", stop)
-    cfg, raw = load_config(os.path.join(REPO, "configs", "quickstart.yaml"), output=str(tmp_path / "out"),
+    cfg, raw = load_config(os.path.join(REPO, "configs", "quickstart_en.yaml"), output=str(tmp_path / "out"),
                            inputs=[os.path.join(REPO, "pipelines", "seeds", "quickstart_seeds.jsonl")],
                            overrides=["endpoint.num_actors=2", "endpoint.concurrency_per_actor=16"])
     manifest = run_pipeline(cfg, raw)
