@@ -6,14 +6,15 @@ actors inherit it exactly as they would inherit a real OPENAI_API_KEY.
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
 
 from tests.support.openai_server import FakeOpenAI
 
 CANARY_KEY_ENV = "INSTRUCTPIPE_TEST_OPENAI_KEY"
-CANARY_KEY = "sk-canary-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
-os.environ.setdefault(CANARY_KEY_ENV, CANARY_KEY)
+# Made fresh per test session (subprocesses inherit it through the environment); never a stored secret.
+CANARY_KEY = os.environ.setdefault(CANARY_KEY_ENV, "canary-" + secrets.token_hex(16))
 
 
 def endpoint_settings(server: FakeOpenAI, **overrides) -> dict:
