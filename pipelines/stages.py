@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from operators.base import Operator, StageContext, count_stage, rejected_mask, run_operator
@@ -50,7 +51,7 @@ class _ActorStage:
 def _tap(stage: str, reporter: Reporter, phase: str):
     """Count rows around a global stage: live rows going in, then what came out."""
     def tap(batch: pa.Table) -> pa.Table:
-        live = batch.num_rows - sum(rejected_mask(batch).to_pylist())
+        live = batch.num_rows - (pc.sum(rejected_mask(batch).cast(pa.int64())).as_py() or 0)
         if phase == "in":
             reporter.count(f"{stage}\0in", batch_key(batch), count_stage(batch.slice(0, 0), stage, live))
         else:
