@@ -40,7 +40,7 @@ def key_columns(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> lis
     per_field = []
     for name in fields:
         raw = text_column(batch, name)
-        norm = pa.array(normalize_batch(raw.to_pylist()), pa.string())
+        norm = _normalized(raw)
         # text made only of symbols/punctuation still differs from an empty field
         stripped = pc.utf8_trim_whitespace(raw)
         symbols = pc.and_(pc.equal(norm, ""), pc.not_equal(stripped, ""))
@@ -49,6 +49,15 @@ def key_columns(batch: pa.Table, fields: tuple[str, ...], combined: bool) -> lis
         rows = zip(*(column.to_pylist() for column in per_field))
         return [pa.array([" ".join(t for t in parts if t) for parts in rows], pa.string())]
     return per_field
+
+
+def _normalized(raw: pa.Array) -> pa.Array:
+    """`normalize_batch` of a string column, skipping its empty values (e.g. most inputs)."""
+    filled = np.flatnonzero(np.asarray(pc.not_equal(raw, ""), dtype=bool))
+    if len(filled) == len(raw):
+        return pa.array(normalize_batch(raw.to_pylist()), pa.string())
+    texts = pa.array(normalize_batch(raw.take(pa.array(filled, pa.int64())).to_pylist()), pa.string())
+    return pc.fill_null(scatter(texts, filled, len(raw)), "")
 
 
 def _set_rows(batch: pa.Table, name: str, rows: np.ndarray, value) -> pa.Table:

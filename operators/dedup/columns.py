@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from operators.dedup import kernels
 from operators.dedup.components import LIVE, _LINE_WIDTH, _MAX_LEN, _SEP, live_node, node_key
 from operators.dedup.minhash import NO_SET, _within
 from operators.dedup.text import _K1, _K2, _fmix64 as fmix64
@@ -24,10 +25,15 @@ def text_column(batch: pa.Table, name: str) -> pa.Array:
 def node_keys(batch: pa.Table, keep: str) -> pa.Array:
     """`live_node(node_key(source, id, keep, output))` for every row, with Arrow compute."""
     source, ids = text_column(batch, "source"), text_column(batch, "id")
-    parts = pc.extract_regex(source, r"(?s)^(?P<path>.+):(?P<line>[0-9]+)$")
-    matched = pc.is_valid(parts)
-    path = pc.if_else(matched, pc.struct_field(parts, "path"), source)
-    line = pc.utf8_ltrim(pc.if_else(matched, pc.struct_field(parts, "line"), "0"), "0")
+    # "path:line": split at the last colon (a split at an earlier one leaves a colon in the line)
+    parts = pc.split_pattern(source, ":", max_splits=1, reverse=True)
+    two = np.asarray(pc.equal(pc.list_value_length(parts), 2), dtype=bool)
+    split = parts.filter(pa.array(two))
+    rows = np.flatnonzero(two)
+    path_part, line_part = (pc.fill_null(scatter(pc.list_element(split, k), rows, len(source)), "") for k in (0, 1))
+    matched = pc.and_(pc.not_equal(path_part, ""), pc.match_substring_regex(line_part, "^[0-9]+$"))
+    path = pc.if_else(matched, path_part, source)
+    line = pc.utf8_ltrim(pc.if_else(matched, line_part, "0"), "0")
     line = pc.utf8_lpad(pc.if_else(pc.equal(line, ""), "0", line), _LINE_WIDTH, "0")
     head = pa.array([LIVE] * len(source), pa.string())
     if keep != "first":
@@ -61,6 +67,10 @@ def exact_keys(fields: list[pa.Array]) -> pa.Array:
 
 def _chunked_hash(data, begin, end, chunk_bytes: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
     """bytes_hash128 over runs of rows of about chunk_bytes each, so every pass stays in cache."""
+    if kernels.ENABLED:
+        longest = int((end - begin).max(initial=0))
+        return kernels.bytes_hash128(data, begin, end, _coefficients(1, longest), _coefficients(2, longest),
+                                     np.uint64(_K2))
     first, second = np.empty(len(begin), np.uint64), np.empty(len(begin), np.uint64)
     cuts = np.searchsorted(np.cumsum(end - begin), np.arange(chunk_bytes, int((end - begin).sum()) + 1, chunk_bytes))
     edges = np.unique(np.concatenate(([0], cuts + 1, [len(begin)])).clip(0, len(begin)))
@@ -139,8 +149,15 @@ def fixed_rows(column, width: int) -> np.ndarray | None:
 
 
 def sets_column(per_field: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
-    """Binary rows of `fields x (uint32 length or NO_SET, sorted unique hashes)` from flat sets."""
+    """Binary rows of `fields x (uint32 length or NO_SET, set values)` from flat sets."""
     lens = np.stack([l for _, l in per_field], axis=1)  # (rows, fields), -1 = NO_SET
+    if kernels.ENABLED:
+        sizes = [len(values) for values, _ in per_field]
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        words, row_words = kernels.set_rows(np.ascontiguousarray(lens, np.int64),
+                                            np.concatenate([v for v, _ in per_field]).astype(np.uint32),
+                                            starts, NO_SET)
+        return binary_rows(words, row_words * 4)
     sizes = 1 + np.maximum(lens, 0)
     row_len = sizes.sum(axis=1)
     out = np.empty(int(row_len.sum()), dtype=np.uint32)
@@ -174,19 +191,31 @@ def parse_set_column(column, num_fields: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def pair_jaccard(sets_a, sets_b, num_fields: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact Jaccard per (pair, field) of two set columns and a mask of where both sides have a set."""
+    """Exact Jaccard per (pair, field) of two set columns and a mask of where both sides have a set.
+    A stored set may repeat values (shingles in text order); each side is de-duplicated here."""
     wa, sa, la = parse_set_column(sets_a, num_fields)
     wb, sb, lb = parse_set_column(sets_b, num_fields)
+    if kernels.ENABLED:
+        jac, has = kernels.pair_jaccard(wa, sa.ravel(), la.ravel(), wb, sb.ravel(), lb.ravel())
+        return jac.reshape(la.shape), has.reshape(la.shape)
+    return _pair_jaccard_numpy(wa, sa, la, wb, sb, lb)
+
+
+def _pair_jaccard_numpy(wa, sa, la, wb, sb, lb) -> tuple[np.ndarray, np.ndarray]:
     has = (la >= 0) & (lb >= 0)
     seg = np.flatnonzero(has.ravel())
-    na, nb = la.ravel()[seg], lb.ravel()[seg]
     ids = np.arange(len(seg), dtype=np.uint64) << np.uint64(32)
-    keys = np.concatenate((
-        np.repeat(ids, na) | wa[np.repeat(sa.ravel()[seg], na) + _within(na)].astype(np.uint64),
-        np.repeat(ids, nb) | wb[np.repeat(sb.ravel()[seg], nb) + _within(nb)].astype(np.uint64)))
-    keys.sort()
-    same = keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)
-    inter = np.bincount(same.astype(np.int64), minlength=len(seg))
+    sides = []
+    for words, starts, lens in ((wa, sa, la), (wb, sb, lb)):
+        size = lens.ravel()[seg]
+        keys = np.repeat(ids, size) | words[np.repeat(starts.ravel()[seg], size) + _within(size)].astype(np.uint64)
+        keys.sort()  # (numpy's hash-based np.unique is far slower on these keys)
+        sides.append(keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys)
+    (ka, kb), size = sides, len(seg)
+    na, nb = (np.bincount((k >> np.uint64(32)).astype(np.int64), minlength=size) for k in sides)
+    at = np.minimum(np.searchsorted(kb, ka), max(len(kb) - 1, 0))
+    same = ka[kb[at] == ka] >> np.uint64(32) if len(kb) else np.empty(0, np.uint64)
+    inter = np.bincount(same.astype(np.int64), minlength=size)
     union = na + nb - inter
     jac = np.zeros(has.size)
     jac[seg] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)

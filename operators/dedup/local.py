@@ -9,21 +9,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.dedup import batches
-from operators.dedup.components import Edge, resolve
+from operators.dedup import batches, kernels
+from operators.dedup.components import Edge
+from operators.dedup.removals import removal_table
 from operators.dedup.lsh import band_keys
+
+
+def _repeated(values: np.ndarray) -> np.ndarray:
+    """Values that occur more than once (a plain sort: numpy's hash-based np.unique is far slower
+    on 64-bit keys)."""
+    ordered = np.sort(values)
+    return ordered[1:][ordered[1:] == ordered[:-1]]
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
 
 
 def _group_pairs(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: int) -> np.ndarray:
     """(k, 2) rank pairs inside equal-key groups, as `batches.pairs` enumerates them."""
-    order = np.argsort(keys)
-    ks = keys[order]
-    shared = np.zeros(len(ks), dtype=bool)
-    shared[1:] = ks[1:] == ks[:-1]
-    shared[:-1] |= shared[1:]
-    if not shared.any():
+    if kernels.ENABLED:
+        repeated = _sorted_unique(_repeated(keys))
+        if not len(repeated):
+            return np.empty((0, 2), np.int64)
+        return kernels.bucket_pairs(np.ascontiguousarray(keys), repeated, np.ascontiguousarray(rank),
+                                    max_bucket, window)
+    return _group_pairs_numpy(keys, rank, max_bucket, window)
+
+
+def _group_pairs_numpy(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: int) -> np.ndarray:
+    repeated = _sorted_unique(_repeated(keys))
+    if not len(repeated):
         return np.empty((0, 2), np.int64)
-    keys, rank = ks[shared], rank[order[shared]]  # only keys held by two or more rows
+    shared = repeated[np.minimum(np.searchsorted(repeated, keys), len(repeated) - 1)] == keys
+    keys, rank = keys[shared], rank[shared]  # only keys held by two or more rows
     order = np.lexsort((rank, keys))
     k, r = keys[order], rank[order]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
@@ -43,53 +63,63 @@ def _group_pairs(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: in
     return np.concatenate(out) if out else np.empty((0, 2), np.int64)
 
 
+def _per_chunk(column: pa.ChunkedArray, compute) -> np.ndarray:
+    """compute(chunk) for every chunk, concatenated (no copy of the whole column first)."""
+    return np.concatenate([compute(chunk) for chunk in column.chunks])
+
+
 def find_edges(op, nodes: pa.Table) -> list[Edge]:
     """Vectorised twin of the stage's bucket/pair/verify steps for one in-memory table."""
     cfg = op.config
     node_column = nodes.column(batches.NODE)
-    if not len(node_column):
+    n = len(node_column)
+    if not n:
         return []
-    names = node_column.to_pylist()
     by_rank = pc.sort_indices(node_column).to_numpy()
-    rank = np.empty(len(names), np.int64)
-    rank[by_rank] = np.arange(len(names))
-    exact_raw = batches.exact_matrix(nodes.column(batches.EXACT))[:, :2]
+    rank = np.empty(n, np.int64)
+    rank[by_rank] = np.arange(n)
+    exact_raw = _per_chunk(nodes.column(batches.EXACT), batches.exact_matrix)[:, :2]
     order = np.lexsort((exact_raw[:, 1], exact_raw[:, 0]))
     new = np.ones(len(order), dtype=bool)
     new[1:] = (exact_raw[order][1:] != exact_raw[order][:-1]).any(axis=1)
     cls = np.empty(len(order), np.int64)
     cls[order] = np.cumsum(new) - 1
     edges: list[Edge] = []
-    reps = np.arange(len(names))
+    reps = np.arange(n)
     if cfg.exact:
         order = np.lexsort((rank, cls))
         first = np.concatenate(([True], cls[order][1:] != cls[order][:-1]))
         keeper = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
         dup = ~first
-        edges += [Edge(names[a], names[b], 1.0, True) for a, b in zip(keeper[dup].tolist(), order[dup].tolist())]
+        a, b = (node_column.take(pa.array(side[dup])).to_pylist() for side in (keeper, order))
+        edges += [Edge(x, y, 1.0, True) for x, y in zip(a, b)]
         reps = np.sort(order[first])
     if cfg.near and len(reps) > 1:
-        sigs = batches.signatures(nodes.column(batches.SIG), op.num_fields, cfg.num_perm)
-        keys = band_keys(sigs, op.bands, op.rows)[reps]
-        found = [_group_pairs(keys[:, band], rank[reps], cfg.max_bucket, cfg.window) for band in range(op.bands)]
-        n = np.int64(len(names))
-        codes = np.unique(np.concatenate(found) @ np.array([n, 1], np.int64)) if found else np.empty(0, np.int64)
-        pairs = np.stack((codes // n, codes % n), axis=1)
-        if len(pairs):
-            ia, ib = by_rank[pairs[:, 0]], by_rank[pairs[:, 1]]
-            both = pa.table({"a": node_column.take(pa.array(ia)), "b": node_column.take(pa.array(ib)),
-                             "sig_a": nodes.column(batches.SIG).take(pa.array(ia)),
-                             "sig_b": nodes.column(batches.SIG).take(pa.array(ib)),
-                             "exact_a": nodes.column(batches.EXACT).take(pa.array(ia)),
-                             "exact_b": nodes.column(batches.EXACT).take(pa.array(ib)),
-                             "sets_a": nodes.column(batches.SETS).take(pa.array(ia)),
-                             "sets_b": nodes.column(batches.SETS).take(pa.array(ib))})
-            done = batches.verify(both, threshold=cfg.threshold, num_fields=op.num_fields,
-                                  num_perm=cfg.num_perm, numbers=cfg.numbers)
-            edges += [Edge(a, b, s, e) for a, b, e, s in zip(
-                done.column("a").to_pylist(), done.column("b").to_pylist(), done.column("exact").to_pylist(),
-                done.column("similarity").to_pylist())]
+        edges += _near_edges(op, nodes, rank, by_rank, reps)
     return edges
+
+
+def _near_edges(op, nodes: pa.Table, rank: np.ndarray, by_rank: np.ndarray, reps: np.ndarray) -> list[Edge]:
+    """Candidate pairs of exact-class representatives sharing a band bucket, verified."""
+    cfg, n = op.config, np.int64(nodes.num_rows)
+    keys = _per_chunk(nodes.column(batches.SIG), lambda chunk: band_keys(
+        batches.signatures(chunk, op.num_fields, cfg.num_perm), op.bands, op.rows))
+    keys = np.ascontiguousarray(keys[reps].T)  # (bands, reps)
+    found = [_group_pairs(keys[band], rank[reps], cfg.max_bucket, cfg.window) for band in range(op.bands)]
+    codes = _sorted_unique(np.concatenate(found) @ np.array([n, 1], np.int64))
+    if not len(codes):
+        return []
+    take_a, take_b = pa.array(by_rank[codes // n]), pa.array(by_rank[codes % n])
+    nodes = nodes.combine_chunks()  # one copy: a take from many chunks would concatenate them each time
+    both = {f"{name}_{side}": nodes.column(column).take(take)
+            for side, take in (("a", take_a), ("b", take_b))
+            for name, column in (("sig", batches.SIG), ("exact", batches.EXACT), ("sets", batches.SETS))}
+    both["a"], both["b"] = nodes.column(batches.NODE).take(take_a), nodes.column(batches.NODE).take(take_b)
+    done = batches.verify(pa.table(both), threshold=cfg.threshold, num_fields=op.num_fields,
+                          num_perm=cfg.num_perm, numbers=cfg.numbers)
+    return [Edge(a, b, s, e) for a, b, e, s in zip(
+        done.column("a").to_pylist(), done.column("b").to_pylist(), done.column("exact").to_pylist(),
+        done.column("similarity").to_pylist())]
 
 
 def dedup_table(op, table: pa.Table, batch_size: int | None = None) -> tuple[pa.Table, list[Edge]]:
@@ -103,5 +133,5 @@ def dedup_table(op, table: pa.Table, batch_size: int | None = None) -> tuple[pa.
     prepared = pa.concat_tables(parts)
     nodes = prepared.filter(pc.is_valid(prepared.column(batches.NODE))).select(list(batches.INTERNAL))
     edges = find_edges(op, nodes)
-    removed = batches.removal_table(resolve(edges))
+    removed = removal_table(edges)
     return batches.mark(prepared, removed, op.stage), edges

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from operators.dedup import kernels
+
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 
@@ -57,6 +59,14 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(docs, bands) uint64 keys; the band index is folded in, so keys of different bands differ."""
+    sig = signatures.reshape(len(signatures), -1, signatures.shape[-1])
+    if kernels.ENABLED:
+        return kernels.band_keys(np.ascontiguousarray(sig, np.uint32), bands, rows)
+    return band_keys_numpy(sig, bands, rows)
+
+
+def band_keys_numpy(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """`band_keys` with numpy blocks (the reference of the compiled kernel)."""
     sig = signatures.reshape(len(signatures), -1, signatures.shape[-1])
     fields = sig.shape[1]
     out = np.empty((len(sig), bands), dtype=np.uint64)

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from operators.dedup import kernels
 from operators.dedup.text import char_units, hash_units, normalize_for_dedup, word_units
 
 EMPTY = np.uint32(0xFFFFFFFF)  # the value of an empty datasketch MinHash
@@ -60,71 +61,52 @@ def minhash_and_sets(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed
                      limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(docs, num_perm) uint32 signatures from 32-bit shingle hashes grouped by `counts`, and the
     shingle set of every doc with at most `limit` shingles as a flat array plus one length per doc
-    (-1: over the limit, no set). A set holds the sorted unique *mixed* hashes (fmix32 of the
-    shingle hash, a bijection: the same Jaccard as the shingle hashes themselves).
+    (-1: over the limit, no set). A set holds the *mixed* hashes (fmix32 of the shingle hash, a
+    bijection: the same Jaccard as the shingle hashes themselves) in shingle order; repeats are
+    removed where sets are compared (`columns.pair_jaccard`), for candidate pairs only."""
+    a, b = permutations(num_perm, seed)
+    if kernels.ENABLED:
+        return kernels.minhash_sets(np.ascontiguousarray(hashes, np.uint32), np.asarray(counts, np.int64),
+                                    a, b, limit)
+    return minhash_and_sets_numpy(hashes, counts, num_perm, seed, limit)
+
+
+def minhash_and_sets_numpy(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
+                           limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`minhash_and_sets` with whole-array numpy passes (the reference of the compiled kernel).
 
     Documents are grouped by shingle count rounded up to a multiple of 8 and padded by repeating
-    their last shingle (which changes neither a minimum nor a set); each group is laid out as a
-    (shingles, docs) matrix in blocks of about _BLOCK values, so every step is a long SIMD pass.
-    Documents with more than _CHUNK_ROWS shingles are reduced chunk by chunk (bounded memory).
+    their last shingle (which changes no minimum); each group is laid out as a (shingles, docs)
+    matrix in blocks of about _BLOCK values, so every step is a long SIMD pass. Documents with more
+    than _CHUNK_ROWS shingles are reduced chunk by chunk (bounded memory).
     """
     a, b = permutations(num_perm, seed)
     counts = np.asarray(counts, dtype=np.int64)
-    n = len(counts)
-    out = np.full((n, num_perm), EMPTY, dtype=np.uint32)
-    set_lens = np.where(counts > limit, -1, 0).astype(np.int64)
-    if not len(hashes):
-        return out, np.empty(0, np.uint32), set_lens
+    out = np.full((len(counts), num_perm), EMPTY, dtype=np.uint32)
     mixed = fmix32(hashes.astype(np.uint32, copy=False))
+    with_set = counts <= limit
+    set_lens = np.where(with_set, counts, -1).astype(np.int64)
+    values = mixed[np.repeat(with_set, counts)]
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     width = (counts + 7) // 8 * 8
     short = (counts > 0) & (counts <= _CHUNK_ROWS)
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for w in np.unique(width[short]).tolist():
         group = np.flatnonzero(short & (width == w))
         step = max(1, _BLOCK // w)
         for lo in range(0, len(group), step):
             docs = group[lo:lo + step]
             idx = starts[docs] + np.minimum(np.arange(w)[:, None], counts[docs] - 1)  # (w, docs)
-            mat = mixed[idx]
             res = np.empty((num_perm, len(docs)), dtype=np.uint32)
-            _min_permuted(mat, a, b, res)
+            _min_permuted(mixed[idx], a, b, res)
             out[docs] = res.T
-            with_set = counts[docs] <= limit
-            if with_set.all():
-                found.append(_unique_rows(mat.T, docs))
-            elif with_set.any():
-                found.append(_unique_rows(mat.T[with_set], docs[with_set]))
     for d in np.flatnonzero(counts > _CHUNK_ROWS).tolist():
-        seg = slice(starts[d], starts[d] + counts[d])
-        doc = mixed[seg]
+        doc = mixed[starts[d]:starts[d] + counts[d]]
         pad = (-len(doc)) % _CHUNK_ROWS
         rows = np.concatenate((doc, np.repeat(doc[-1:], pad))).reshape(-1, _CHUNK_ROWS)
         res = np.empty((num_perm, len(rows)), dtype=np.uint32)
         _min_permuted(np.ascontiguousarray(rows.T), a, b, res)
         out[d] = res.min(axis=1)
-        if counts[d] <= limit:
-            values = np.unique(doc)
-            found.append((np.array([d]), np.array([len(values)]), values))
-    return (out,) + _assemble_sets(found, set_lens)
-
-
-def _unique_rows(rows: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(docs, unique count per row, sorted unique values of every row concatenated)."""
-    rows = np.sort(rows, axis=1)
-    first = np.ones(rows.shape, dtype=bool)
-    first[:, 1:] = rows[:, 1:] != rows[:, :-1]
-    return docs, first.sum(axis=1), rows[first]
-
-
-def _assemble_sets(found, set_lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    for docs, lens, _ in found:
-        set_lens[docs] = lens
-    offsets = np.concatenate(([0], np.cumsum(np.maximum(set_lens, 0))))
-    values = np.empty(int(offsets[-1]), dtype=np.uint32)
-    for docs, lens, vals in found:
-        values[np.repeat(offsets[docs], lens) + _within(lens)] = vals
-    return values, set_lens
+    return out, values, set_lens
 
 
 def minhash_reduce(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
@@ -176,6 +158,7 @@ def parse_sets(blob: bytes, fields: int) -> list[np.ndarray | None]:
 
 
 def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.unique(a), np.unique(b)
     if not len(a) and not len(b):
         return 1.0
     inter = len(np.intersect1d(a, b, assume_unique=True))

@@ -24,7 +24,8 @@ from pydantic import Field, model_validator
 
 from operators.base import Operator, OperatorConfig
 from operators.dedup import batches
-from operators.dedup.components import Edge, resolve
+from operators.dedup.components import Edge
+from operators.dedup.removals import removal_table
 from operators import storage
 from operators.dedup.index import EXACT_KEY_VERSION, INDEX_DIRNAME, INDEX_SCHEMA, index_uri_for, write_index
 from operators.dedup.lsh import lsh_params
@@ -105,7 +106,7 @@ class Dedup(Operator):
         releases, stored_edges = load_releases(cfg.against, self.params)
         everything = nodes.union(*releases) if releases else nodes
         edges = stored_edges + self._edges(everything, nodes.count() + sum(r.count() for r in releases))
-        self.removed = batches.removal_table(resolve(edges))
+        self.removed = removal_table(edges)
         log.info("dedup: %d verified edges, %d rows removed, %.1fs", len(edges), self.removed.num_rows,
                  time.perf_counter() - started)
         removed_ref = ray.put(self.removed)

@@ -14,11 +14,12 @@ from typing import Sequence
 
 import numpy as np
 
+from operators.dedup import kernels
+
 _SEP = "\x1e"  # joins a batch; a text containing it is normalised on its own
 _CJK = "\u2e80-\u2fff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_GAP = re.compile(rf"([{_CJK}]) (?=[{_CJK}])")
-_SPACE_RUNS = re.compile(r"  +")
 _WORDS = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 
 
@@ -51,19 +52,21 @@ def normalize_batch(texts: Sequence[str | None]) -> list[str]:
     joined = unicodedata.normalize("NFKC", joined)
     if joined.count(_SEP) != max(len(items) - 1, 0):
         return [_normalize_one(t) for t in items]
-    return _fold(joined).split(_SEP) if items else []
+    return _fold(joined) if items else []
 
 
-def _fold(text: str) -> str:
-    text = _SPACE_RUNS.sub(" ", text.lower().translate(_FOLD))
-    text = text.replace(" " + _SEP, _SEP).replace(_SEP + " ", _SEP).strip(" ")
-    if _CJK_CHAR.search(text):
-        text = _CJK_GAP.sub(r"\1", text)
-    return text
+def _fold(text: str) -> list[str]:
+    """Lowercase, fold, collapse spaces, then close gaps between CJK characters; split at _SEP.
+    After the fold table the only whitespace left is " ", so `split()` collapses exactly it."""
+    parts = [" ".join(part.split()) for part in text.lower().translate(_FOLD).split(_SEP)]
+    if text.isascii():
+        return parts
+    joined = _SEP.join(parts)
+    return _CJK_GAP.sub(r"\1", joined).split(_SEP) if _CJK_CHAR.search(joined) else parts
 
 
 def _normalize_one(text: str) -> str:
-    return _fold(unicodedata.normalize("NFKC", text).replace(_SEP, " "))
+    return _fold(unicodedata.normalize("NFKC", text).replace(_SEP, " "))[0]
 
 
 def normalize_for_dedup(text: str | None) -> str:
@@ -149,6 +152,14 @@ def hash_units(units: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarr
     """32-bit shingle hashes of concatenated unit sequences; returns (hashes, shingles per doc).
 
     A sequence shorter than n gets one shingle (the whole sequence); an empty one gets none.
+    """
+    if kernels.ENABLED:
+        return kernels.shingle_hashes(np.ascontiguousarray(units), np.asarray(lengths, np.int64), n)
+    return hash_units_numpy(units, lengths, n)
+
+
+def hash_units_numpy(units: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`hash_units` with whole-array numpy passes (the reference of the compiled kernel).
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)

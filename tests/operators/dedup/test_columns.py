@@ -10,7 +10,8 @@ from operators.dedup.components import live_node, node_key
 from operators.dedup.minhash import MinHasher, fmix32, minhash_and_sets, set_jaccard
 from operators.dedup.text import exact_key, normalize_batch
 
-SOURCES = ["a.jsonl:12", "b:c.jsonl:007", "x:1:b", ":5", "", None, "p:", "dir/ü.json:3", "p:0000000000000042"]
+SOURCES = ["a.jsonl:12", "b:c.jsonl:007", "x:1:b", ":5", "", None, "p:", "dir/ü.json:3", "p:0000000000000042",
+           "::5", "a:+5", "a: 5", "p:q:r:", "a:١٢", "no colon"]
 
 
 def test_node_keys_equal_reference():
@@ -35,7 +36,7 @@ def test_flat_sets_and_pair_jaccard_equal_reference():
                              "ab", "", "x" * 50])
     hashes, counts = MinHasher().shingle_hashes(texts)
     _, values, lens = minhash_and_sets(hashes, counts, 128, 1, limit=30)
-    assert lens[4] == -1 and lens[3] == 0 and lens[2] == 1
+    assert lens[4] == -1 and lens[3] == 0 and lens[2] == 1 and lens[1] == counts[1]
     column = sets_column([(values, lens), (values, lens)])
     words, starts, got_lens = parse_set_column(column, 2)
     assert (got_lens[:, 0] == lens).all() and (got_lens[:, 1] == lens).all()

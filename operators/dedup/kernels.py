@@ -1,0 +1,303 @@
+"""Compiled loops of the dedup hot path (numba): shingle hashing, MinHash with shingle sets, band
+keys and the exact-key byte hash, each fused into one pass over its input.
+
+Every kernel computes bit for bit what its numpy twin computes (`text.hash_units`,
+`minhash.minhash_and_sets`, `lsh.band_keys`, `columns.bytes_hash128`); the twins stay as the
+reference, are used when numba is unavailable (`ENABLED` false, or INSTRUCTPIPE_NO_NUMBA=1), and
+tests compare both. Compiled code is cached on disk (numba `cache=True`), so a process pays the
+compilation once per machine, not per run.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever branch the environment has
+    from numba import njit
+    ENABLED = os.environ.get("INSTRUCTPIPE_NO_NUMBA", "") in ("", "0")
+except ImportError:  # pragma: no cover
+    njit, ENABLED = None, False
+
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def _compiled(func):
+    return njit(cache=True, nogil=True, fastmath=False)(func) if njit is not None else func
+
+
+@_compiled
+def _fmix64(h):
+    h ^= h >> np.uint64(33)
+    h *= _M1
+    h ^= h >> np.uint64(33)
+    h *= _M2
+    return h ^ (h >> np.uint64(33))
+
+
+@_compiled
+def _fmix32(h):
+    h = np.uint32(h ^ (h >> np.uint32(16)))
+    h = np.uint32(h * np.uint32(0x85EBCA6B))
+    h = np.uint32(h ^ (h >> np.uint32(13)))
+    h = np.uint32(h * np.uint32(0xC2B2AE35))
+    return np.uint32(h ^ (h >> np.uint32(16)))
+
+
+@_compiled
+def shingle_hashes(units, lengths, n):
+    """(32-bit hash of every n-unit window of every document, shingles per document); a document
+    shorter than n is one shingle (the whole sequence), an empty one has none."""
+    docs = len(lengths)
+    counts = np.empty(docs, np.int64)
+    total = 0
+    for d in range(docs):
+        length = lengths[d]
+        counts[d] = length - n + 1 if length >= n else (1 if length > 0 else 0)
+        total += counts[d]
+    out = np.empty(total, np.uint32)
+    start = 0
+    k = 0
+    for d in range(docs):
+        length = lengths[d]
+        width = n if length >= n else length
+        for w in range(counts[d]):
+            h = np.uint64(width)
+            for j in range(width):
+                h = h * _MULT + np.uint64(units[start + w + j])
+            out[k] = np.uint32(_fmix64(h) >> np.uint64(32))
+            k += 1
+        start += length
+    return out, counts
+
+
+@_compiled
+def minhash_sets(hashes, counts, a, b, limit):
+    """(docs, num_perm) signatures of the mixed shingle hashes (min of a*h+b mod 2^32, datasketch's
+    affine32 scheme) and the mixed hashes themselves, in shingle order, of every document with at
+    most `limit` shingles (flat values + one length per document, -1 when over the limit)."""
+    docs, num_perm = len(counts), len(a)
+    sig = np.empty((docs, num_perm), np.uint32)
+    set_lens = np.full(docs, -1, np.int64)
+    room = 0
+    for d in range(docs):
+        if counts[d] <= limit:
+            room += counts[d]
+    values = np.empty(room, np.uint32)
+    mixed = np.empty(len(hashes), np.uint32)
+    for i in range(len(hashes)):
+        mixed[i] = _fmix32(hashes[i])
+    start = 0
+    filled = 0
+    for d in range(docs):
+        count = counts[d]
+        if num_perm == 128:  # a constant trip count lets the compiler unroll the vector loop
+            _min_affine_128(mixed, start, start + count, a, b, sig[d])
+        else:
+            _min_affine(mixed, start, start + count, a, b, sig[d])
+        if count <= limit:
+            values[filled:filled + count] = mixed[start:start + count]
+            set_lens[d] = count
+            filled += count
+        start += count
+    return sig, values, set_lens
+
+
+@_compiled
+def _min_affine(mixed, lo, hi, a, b, out):
+    """out[p] = min over mixed[lo:hi] of (a[p] * h + b[p]) mod 2^32 (the loop over p vectorises)."""
+    for p in range(len(a)):
+        out[p] = 0xFFFFFFFF
+    for i in range(lo, hi):
+        h = mixed[i]
+        for p in range(len(a)):
+            v = np.uint32(a[p] * h + b[p])
+            out[p] = v if v < out[p] else out[p]
+
+
+@_compiled
+def _min_affine_128(mixed, lo, hi, a, b, out):
+    for p in range(128):
+        out[p] = 0xFFFFFFFF
+    for i in range(lo, hi):
+        h = mixed[i]
+        for p in range(128):
+            v = np.uint32(a[p] * h + b[p])
+            out[p] = v if v < out[p] else out[p]
+
+
+@_compiled
+def band_keys(sig, bands, rows):
+    """(docs, bands) uint64 keys of (docs, fields, num_perm) signatures; see `lsh.band_keys`."""
+    docs, fields = sig.shape[0], sig.shape[1]
+    out = np.empty((docs, bands), np.uint64)
+    for d in range(docs):
+        for band in range(bands):
+            h = np.uint64(band + 1)
+            for f in range(fields):
+                for r in range(rows):
+                    h = h * _MULT + np.uint64(sig[d, f, band * rows + r])
+            out[d, band] = _fmix64(h)
+    return out
+
+
+@_compiled
+def bytes_hash128(data, begin, end, coef1, coef2, k2):
+    """Two 64-bit hashes of every row's bytes; see `columns.bytes_hash128`."""
+    rows = len(begin)
+    first = np.empty(rows, np.uint64)
+    second = np.empty(rows, np.uint64)
+    for r in range(rows):
+        s1 = np.uint64(0)
+        s2 = np.uint64(0)
+        for i in range(end[r] - begin[r]):
+            v = np.uint64(data[begin[r] + i]) + np.uint64(1)
+            s1 += v * coef1[i]
+            s2 += v * coef2[i]
+        size = np.uint64(end[r] - begin[r]) * k2
+        first[r] = _fmix64(s1 ^ size ^ np.uint64(1))
+        second[r] = _fmix64(s2 ^ size ^ np.uint64(2))
+    return first, second
+
+
+@_compiled
+def set_rows(lens, values, field_starts, no_set):
+    """Rows of `fields x (length or no_set, values)` uint32 words from per-field flat sets (`values`
+    holds field f's sets from field_starts[f] on, one after another); returns (words, words per row)."""
+    rows, fields = lens.shape
+    row_words = np.empty(rows, np.int64)
+    total = 0
+    for r in range(rows):
+        size = 0
+        for f in range(fields):
+            size += 1 + max(lens[r, f], 0)
+        row_words[r] = size
+        total += size
+    out = np.empty(total, np.uint32)
+    pos = field_starts.copy()
+    k = 0
+    for r in range(rows):
+        for f in range(fields):
+            length = lens[r, f]
+            out[k] = no_set if length < 0 else length
+            k += 1
+            for i in range(max(length, 0)):
+                out[k + i] = values[pos[f] + i]
+            k += max(length, 0)
+            pos[f] += max(length, 0)
+    return out, row_words
+
+
+@_compiled
+def _emit_group(ranks, lo, hi, max_bucket, window, out, k, fill):
+    """Pairs of one bucket (ranks[lo:hi], sorted) from position k on; returns the new k. Without
+    `fill`, only counts."""
+    n = hi - lo
+    for i in range(n):
+        if n <= max_bucket:
+            stop = n
+        elif i == 0:
+            stop = n
+        else:
+            stop = min(n, i + 1 + window)
+        for j in range(i + 1, stop):
+            if fill:
+                out[k, 0] = ranks[lo + i]
+                out[k, 1] = ranks[lo + j]
+            k += 1
+    return k
+
+
+@_compiled
+def _shared_rows(keys, repeated):
+    """Positions of the keys that are in `repeated` (the distinct keys held by two or more rows),
+    and the index of each one's key in `repeated`. The table over `repeated` is small, so the
+    lookups stay in cache; the keys are mixed hashes, so their low bits index it."""
+    capacity = 1 << max(4, int(np.ceil(np.log2(2 * len(repeated) + 1))))
+    mask = np.uint64(capacity - 1)
+    slot_key = np.empty(capacity, np.uint64)
+    slot_group = np.full(capacity, -1, np.int64)
+    for g in range(len(repeated)):
+        slot = np.int64(repeated[g] & mask)
+        while slot_group[slot] >= 0:
+            slot = (slot + 1) & (capacity - 1)
+        slot_key[slot], slot_group[slot] = repeated[g], g
+    rows = np.empty(len(keys), np.int64)
+    groups = np.empty(len(keys), np.int64)
+    k = 0
+    for i in range(len(keys)):
+        slot = np.int64(keys[i] & mask)
+        while slot_group[slot] >= 0 and slot_key[slot] != keys[i]:
+            slot = (slot + 1) & (capacity - 1)
+        if slot_group[slot] >= 0:
+            rows[k], groups[k] = i, slot_group[slot]
+            k += 1
+    return rows[:k], groups[:k]
+
+
+@_compiled
+def bucket_pairs(keys, repeated, ranks, max_bucket, window):
+    """(k, 2) rank pairs inside groups of equal keys (`repeated`: the distinct keys held by two or
+    more rows): all pairs up to max_bucket members, else each member (by rank) with its `window`
+    successors and the first member with every other."""
+    rows, groups = _shared_rows(keys, repeated)
+    n = np.int64(1)
+    for r in ranks:
+        n = max(n, r + 1)
+    order = np.sort(groups * n + ranks[rows])  # by group, then rank
+    group_of, member = order // n, order % n
+    total = 0
+    for phase in range(2):
+        out = np.empty((total if phase else 0, 2), np.int64)
+        k = 0
+        lo = 0
+        while lo < len(order):
+            hi = lo + 1
+            while hi < len(order) and group_of[hi] == group_of[lo]:
+                hi += 1
+            k = _emit_group(member, lo, hi, max_bucket, window, out, k, phase == 1)
+            lo = hi
+        total = k
+    return out
+
+
+@_compiled
+def _distinct_overlap(x, y):
+    """(distinct values of x, of y, shared distinct values) of two sorted arrays."""
+    i = j = ux = uy = inter = 0
+    while i < len(x) or j < len(y):
+        take_x = j >= len(y) or (i < len(x) and x[i] <= y[j])
+        take_y = i >= len(x) or (j < len(y) and y[j] <= x[i])
+        v = x[i] if take_x else y[j]
+        if take_x:
+            ux += 1
+            while i < len(x) and x[i] == v:
+                i += 1
+        if take_y:
+            uy += 1
+            while j < len(y) and y[j] == v:
+                j += 1
+        if take_x and take_y:
+            inter += 1
+    return ux, uy, inter
+
+
+@_compiled
+def pair_jaccard(words_a, start_a, len_a, words_b, start_b, len_b):
+    """Exact Jaccard of the value sets of segment pairs (length -1: no set) and where both exist;
+    see `columns.pair_jaccard`."""
+    size = len(len_a)
+    jac = np.zeros(size)
+    has = np.zeros(size, np.bool_)
+    for s in range(size):
+        if len_a[s] < 0 or len_b[s] < 0:
+            continue
+        has[s] = True
+        x = np.sort(words_a[start_a[s]:start_a[s] + len_a[s]])
+        y = np.sort(words_b[start_b[s]:start_b[s] + len_b[s]])
+        ux, uy, inter = _distinct_overlap(x, y)
+        union = ux + uy - inter
+        jac[s] = inter / union if union > 0 else 1.0
+    return jac, has
