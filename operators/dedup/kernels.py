@@ -284,6 +284,24 @@ def _distinct_overlap(x, y):
     return ux, uy, inter
 
 
+_SMALL = 128  # sets up to this size are insertion-sorted in a reused buffer
+
+
+@_compiled
+def _sorted_copy(words, start, length, scratch):
+    """words[start:start+length] sorted: insertion sort into `scratch` when short, else np.sort."""
+    if length > len(scratch):
+        return np.sort(words[start:start + length])
+    for i in range(length):
+        v = words[start + i]
+        j = i
+        while j > 0 and scratch[j - 1] > v:
+            scratch[j] = scratch[j - 1]
+            j -= 1
+        scratch[j] = v
+    return scratch[:length]
+
+
 @_compiled
 def pair_jaccard(words_a, start_a, len_a, words_b, start_b, len_b):
     """Exact Jaccard of the value sets of segment pairs (length -1: no set) and where both exist;
@@ -291,12 +309,13 @@ def pair_jaccard(words_a, start_a, len_a, words_b, start_b, len_b):
     size = len(len_a)
     jac = np.zeros(size)
     has = np.zeros(size, np.bool_)
+    scratch_a, scratch_b = np.empty(_SMALL, np.uint32), np.empty(_SMALL, np.uint32)
     for s in range(size):
         if len_a[s] < 0 or len_b[s] < 0:
             continue
         has[s] = True
-        x = np.sort(words_a[start_a[s]:start_a[s] + len_a[s]])
-        y = np.sort(words_b[start_b[s]:start_b[s] + len_b[s]])
+        x = _sorted_copy(words_a, start_a[s], len_a[s], scratch_a)
+        y = _sorted_copy(words_b, start_b[s], len_b[s], scratch_b)
         ux, uy, inter = _distinct_overlap(x, y)
         union = ux + uy - inter
         jac[s] = inter / union if union > 0 else 1.0

@@ -59,17 +59,18 @@ def test_exact_key_hash(numpy_twins):
     assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
 
 
-def _set_column(rng, fields=2, rows=800):
+def _set_column(rng, fields=2, rows=800, longest=40):
     per_field = []
     for _ in range(fields):
-        lens = rng.integers(-1, 40, rows)
+        lens = rng.integers(-1, longest, rows)
         per_field.append((rng.integers(0, 50, int(np.maximum(lens, 0).sum())).astype(np.uint32), lens))
     return per_field
 
 
-def test_set_rows_and_pair_jaccard(numpy_twins):
+@pytest.mark.parametrize("longest", [40, 400])  # short sets are insertion-sorted, long ones not
+def test_set_rows_and_pair_jaccard(longest, numpy_twins):
     rng = np.random.default_rng(9)
-    per_field = _set_column(rng)
+    per_field = _set_column(rng, longest=longest)
     sets, slow = numpy_twins(lambda: columns.sets_column(per_field))
     assert sets.equals(slow)
     left, right = (pa.array(rng.integers(0, 800, 3000)) for _ in range(2))
