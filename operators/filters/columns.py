@@ -13,9 +13,10 @@ import pyarrow.compute as pc
 
 from operators.filters.langid import normalize_lang
 from operators.filters.script import _HAN
+from operators.filters.utf8 import Utf8Rows, char_table
 
 STRING_TYPES = (pa.string(), pa.large_string())
-HAN_RUN = f"[{_HAN}]+"
+_HAN_TABLE = char_table(_HAN)
 # Every character Python's str.isspace() / str.split() treats as whitespace (RE2 class body).
 PY_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 PY_SPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PY_SPACE)
@@ -79,7 +80,7 @@ def row_lang_array(batch: pa.Table, default: str | None) -> pa.Array:
 
 def count_han(array: pa.Array) -> pa.Array:
     """Han characters per row (same class as `script.count_han`)."""
-    return pc.subtract(pc.utf8_length(array), pc.utf8_length(pc.replace_substring_regex(array, HAN_RUN, "")))
+    return pa.array(Utf8Rows(array).count(_HAN_TABLE))
 
 
 def guess_lang_array(array: pa.Array) -> pa.Array:
@@ -105,16 +106,18 @@ def indices(mask: pa.Array) -> list[int]:
     return pc.indices_nonzero(mask).to_pylist() if len(mask) else []
 
 
-def word_counts(array: pa.Array) -> pa.Array:
-    """`len(text.split())` per row (Arrow's Unicode whitespace is Python's, checked on every code point)."""
-    trimmed = pc.utf8_trim_whitespace(array)
-    counts = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).cast(pa.int64())
-    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), 0, counts)
+def word_counts(array: pa.Array) -> np.ndarray:
+    """`len(text.split())` per row: runs of non-whitespace characters."""
+    rows = Utf8Rows(array)
+    return rows.per_row(rows.run_starts(rows.spaces()))
 
 
-def char_counts(array: pa.Array) -> pa.Array:
+def char_counts(array: pa.Array) -> np.ndarray:
     """`length.text_length` for Chinese: characters minus spaces, line breaks, tabs and U+3000."""
-    return pc.subtract(pc.utf8_length(array), pc.count_substring_regex(array, "[ \n\t\r\u3000]")).cast(pa.int64())
+    rows = Utf8Rows(array)
+    data = rows.data
+    blanks = np.flatnonzero((data == 0x20) | (data == 0x0A) | (data == 0x09) | (data == 0x0D))
+    return rows.lengths() - rows.per_row(blanks) - rows.per_row(rows.positions_of("\u3000"))
 
 
 def text_lengths(array: pa.Array, by_chars: pa.Array) -> np.ndarray:
@@ -123,5 +126,5 @@ def text_lengths(array: pa.Array, by_chars: pa.Array) -> np.ndarray:
     for mask, count in ((by_chars, char_counts), (pc.invert(by_chars), word_counts)):
         rows = pc.indices_nonzero(mask)
         if len(rows):
-            out[rows.to_numpy()] = count(pc.take(array, rows)).to_numpy()
+            out[rows.to_numpy()] = np.asarray(count(pc.take(array, rows)))
     return out

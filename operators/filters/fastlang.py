@@ -4,9 +4,9 @@ A row is answered here only when `identify` is certain to give the same answer:
 - "empty": the text is "";
 - "nolang": ASCII (first `max_chars` characters) without letters, not only whitespace;
 - ("en", "script"): Latin script without accented letters (first `max_chars` characters), without
-  URL / e-mail / fence markers, with a word of two letters or more, fewer than two of the code
-  characters `(={;<:` (so `looks_like_code` is false) and no lower-case function word of another
-  language;
+  URL / e-mail / fence markers, with a word of two letters or more, `looks_like_code` false (fewer
+  than two of the code characters `(={;<:`, or ASCII text without a line that looks like code) and no
+  lower-case function word of another language;
 - ("zh", "script"): not ASCII, no markers, Han characters, no kana or hangul, Han >= 30% of characters.
 Every other row goes through `identify` itself.
 """
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from operators.filters.columns import PY_SPACE_CLASS, count_han
 from operators.filters.langid import CJK_ANY_RE, UND, identify
-from operators.filters.script import HANGUL_RE, KANA_RE
+from operators.filters.script import CODE_LINE_RE, HANGUL_RE, KANA_RE
 from operators.filters.wordlists import FOREIGN
 
 _MARKERS = r"```|://|www\.|@"
@@ -29,15 +29,26 @@ _KANA_HANGUL = "[" + KANA_RE.pattern[1:-1] + HANGUL_RE.pattern[1:-1] + "]"
 # without any of these takes `identify`'s Latin branch the same way ASCII text does.
 _NOT_PLAIN_LATIN = ("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0370-\u1cff\u1f00-\u1fff"
                     + CJK_ANY_RE.pattern[1:-1] + "]")
+# `CODE_LINE_RE` in RE2 for ASCII text, where the two differ only in RE2's \s lacking \v and \x1c-\x1f
+# (and in spelling \uffff as \x{ffff}).
+_CODE_LINE_ASCII = "(?m)" + re.sub(r"\\u(\w{4})", r"\\x{\1}",
+                                    CODE_LINE_RE.pattern.replace(r"\s", r"[\s\x0b\x1c-\x1f]"))
 _FOREIGN_ASCII = (r"(?:^|[^A-Za-z])(?:" + "|".join(sorted(re.escape(w) for w in FOREIGN if w.isascii()))
                   + r")(?:[^A-Za-z]|$)")
 
 
 def _english(head: pa.Array) -> np.ndarray:
-    """Latin-script rows without markers: a two-letter word, no code characters, no foreign word."""
-    mask = pc.match_substring_regex(head, "[A-Za-z]{2}")
-    mask = pc.and_(mask, pc.less(pc.count_substring_regex(head, "[(={;<:]"), 2))
-    return _bools(pc.and_(mask, pc.invert(pc.match_substring_regex(head, _FOREIGN_ASCII))))
+    """Latin-script rows without markers: a two-letter word, not code, no foreign word."""
+    mask = _bools(pc.match_substring_regex(head, "[A-Za-z]{2}"))
+    code_chars = _bools(pc.greater_equal(pc.count_substring_regex(head, "[(={;<:]"), 2))
+    may_be_code = np.zeros(len(head), dtype=bool)
+    _on_rows(may_be_code, np.flatnonzero(mask & code_chars), _may_be_code, head)
+    return mask & ~may_be_code & ~_bools(pc.match_substring_regex(head, _FOREIGN_ASCII))
+
+
+def _may_be_code(head: pa.Array) -> np.ndarray:
+    """False where `looks_like_code` is: ASCII text without a line that looks like code."""
+    return ~_bools(pc.string_is_ascii(head)) | _bools(pc.match_substring_regex(head, _CODE_LINE_ASCII))
 
 
 def _chinese(head: pa.Array) -> np.ndarray:

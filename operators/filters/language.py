@@ -23,11 +23,13 @@ from operators.filters.columns import field_array, first_problem, indices, row_l
 from operators.filters.common import set_column, with_scores
 from operators.filters.fastlang import identify_column
 from operators.filters.langid import DEFAULT_MAX_CHARS, UND, ensure_seeded
-from operators.filters.script import TRAD_ONLY_CLASS, to_simplified, traditional_stats
+from operators.filters.script import TRAD_ONLY_CHARS, to_simplified, traditional_stats
+from operators.filters.utf8 import Utf8Rows, char_table
 from operators.registry import register
 from operators.schema import update_meta
 
 _TRANSLATE = re.compile(r"\btranslat|翻译|翻譯|译成|譯成|译为|譯為", re.I)
+_TRAD_ONLY_TABLE = char_table(TRAD_ONLY_CHARS)
 
 
 class LanguageFilterConfig(OperatorConfig):
@@ -118,7 +120,7 @@ class LanguageFilter(Operator):
         if not len(chinese):
             return {}
         head = pc.utf8_slice_codeunits(pc.take(texts, chinese), 0, self.config.max_chars)
-        found = pc.greater(pc.count_substring_regex(head, TRAD_ONLY_CLASS), 0)
+        found = pa.array(Utf8Rows(head).count(_TRAD_ONLY_TABLE) > 0)
         rows = pc.filter(chinese, found).to_pylist()
         return dict(zip(rows, map(traditional_stats, pc.filter(head, found).to_pylist())))
 

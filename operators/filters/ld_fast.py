@@ -1,10 +1,12 @@
 """langdetect's `Detector` with its inner loop on numpy vectors: same answers, bit for bit.
 
 `Detector._detect_block` multiplies a 55-language probability list by one n-gram's weights per random
-draw, in a Python loop over the languages. Here the list is a float64 vector: every element sees the same
-IEEE operations in the same order (`prob[i] *= weight + p[i]`, `prob[i] / sum(prob)` with the built-in
-`sum`), the random draws are the same calls on the same seeded generator, so the probabilities are
-identical (tests/operators/filters/test_ld_fast.py compares them with langdetect's own).
+draw, in a Python loop over the languages. Here the list is a float64 vector and each draw picks a row
+of a per-trial matrix of `weight + p` for the text's distinct n-grams: every element sees the same IEEE
+operations in the same order (`prob[i] *= weight + p[i]`, `prob[i] / sum(prob)` with the built-in
+`sum`), the random draws are the same calls on the same seeded generator (`choice` from a list as long
+as the n-gram list), so the probabilities are identical (tests/operators/filters/test_ld_fast.py
+compares them with langdetect's own).
 """
 from __future__ import annotations
 
@@ -36,15 +38,18 @@ class VectorDetector(Detector):
         if not ngrams:
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
         langprob = np.zeros(len(self.langlist), dtype=np.float64)
-        table = self.word_lang_prob_map
+        rows: dict[str, int] = {}
+        picks = [rows.setdefault(ngram, len(rows)) for ngram in ngrams]  # same length: the same draws
+        vectors = np.stack([_weights(self.word_lang_prob_map, ngram) for ngram in rows])
         self.random.seed(self.seed)
+        choice = self.random.choice
         for _ in range(self.n_trial):
             prob = np.array(self._init_probability(), dtype=np.float64)
             alpha = self.alpha + self.random.gauss(0.0, 1.0) * self.ALPHA_WIDTH
-            weight = alpha / self.BASE_FREQ
+            factors = alpha / self.BASE_FREQ + vectors  # row k: the weight + n-gram k's vector
             i = 0
             while True:
-                prob *= weight + _weights(table, self.random.choice(ngrams))
+                prob *= factors[choice(picks)]
                 if i % 5 == 0:
                     if self._normalize(prob) > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
                         break

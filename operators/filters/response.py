@@ -28,13 +28,11 @@ from operators.filters.columns import (LOWER_EXPANDS, LOWER_TO_ASCII, PY_SPACE_C
                                        first_problem, indices, row_lang_array)
 from operators.filters.common import with_scores
 from operators.filters.phrases import REFUSALS, TEMPLATE_PREFIXES, TEMPLATE_TOKENS
-from operators.filters.script import TOKEN_RE
+from operators.filters.repetition import may_repeat, may_repeat_column, repetition_ratio
 from operators.registry import register
 
 _SPACES = re.compile(r"\s+")
 _FOLD_EXPANDS = "[" + "".join(f"\\x{{{i:x}}}" for i in range(0x80, 0x10000) if len(chr(i).casefold()) != 1) + "]"
-_CJK_CHARS = TOKEN_RE.pattern[1:TOKEN_RE.pattern.index("]")]
-_CJK_SET = frozenset(chr(i) for a, b in re.findall("(.)-(.)", _CJK_CHARS) for i in range(ord(a), ord(b) + 1))
 
 
 class RepetitionRule(OperatorConfig):
@@ -59,34 +57,6 @@ class ResponseFilterConfig(OperatorConfig):
     repetition_max_chars: int = 4000
     check_fence: bool = True
     keep_scores: bool = False
-
-
-def repetition_ratio(text: str, n: int, min_tokens: int) -> float:
-    """1 - distinct n-grams / n-grams over the text's tokens; 0.0 below `min_tokens` tokens."""
-    tokens = text.lower().split() if text.isascii() else TOKEN_RE.findall(text.lower())
-    if len(tokens) < max(min_tokens, n + 1):
-        return 0.0
-    total = len(tokens) - n + 1
-    distinct = len(set(zip(*(tokens[i:] for i in range(n)))) if n > 1 else set(tokens))
-    return round(1.0 - distinct / total, 4)
-
-
-def may_repeat(text: str, n: int, max_ratio: float) -> bool:
-    """False when distinct tokens alone keep the repeated n-gram share below `max_ratio`.
-
-    Each distinct token starts at least one distinct n-gram, except those seen only in the last n-1
-    positions, so distinct n-grams >= distinct tokens - (n - 1). Non-ASCII text first tries distinct
-    CJK characters (each one a token) against its length (at least its token count).
-    """
-    if not text.isascii():
-        total = len(text) - n + 1
-        if total <= 0 or 1.0 - (len(_CJK_SET.intersection(text)) - (n - 1)) / total + 0.001 < max_ratio:
-            return False
-        tokens = TOKEN_RE.findall(text.lower())
-    else:
-        tokens = text.lower().split()
-    total = len(tokens) - n + 1
-    return total > 0 and 1.0 - (len(set(tokens)) - (n - 1)) / total + 0.001 >= max_ratio
 
 
 def _re2_char(c: str) -> str:
@@ -229,21 +199,25 @@ class ResponseFilter(Operator):
 
     def _repetitive(self, head: pa.Array, langs: list[str], rules: dict[str, RepetitionRule | None],
                     ratios: dict[int, float], skip: set[int], reasons: list[str | None]) -> list[int]:
-        """Rows whose output may reach their repetition threshold (exact ratio computed for them)."""
+        """Rows whose output reaches their repetition threshold (`ratios` holds every row's ratio when
+        scores are kept; otherwise the exact ratio is computed for the rows the bounds cannot clear)."""
+        row_rules = [rules[lang] for lang in langs]
         needed = [(max(rule.min_tokens, rule.n + 1) if rule.max_ratio > 0 else 0) if rule else 1 << 62
-                  for rule in map(rules.get, langs)]
+                  for rule in row_rules]
         # tokens <= characters: texts shorter than the rule's minimum token count score 0.0
         enough = pc.greater_equal(pc.utf8_length(head), pa.array(needed, pa.int64()))
         rows = [i for i in indices(enough) if i not in skip and reasons[i] is None]
-        if not rows:
-            return []
+        if self.config.keep_scores:
+            return [i for i in rows if ratios[i] >= row_rules[i].max_ratio]
+        n = np.array([rule.n if rule else 1 for rule in row_rules])
+        max_ratio = np.array([rule.max_ratio if rule else 1.0 for rule in row_rules])
+        maybe = may_repeat_column(head, n, max_ratio) | (max_ratio <= 0)
+        rows = [i for i in rows if maybe[i]]
         found = []
-        for i, text in zip(rows, pc.take(head, pa.array(rows, pa.int64())).to_pylist()):
-            rule = rules[langs[i]]
-            if i in ratios:
-                if ratios[i] >= rule.max_ratio:
-                    found.append(i)
-            elif rule.max_ratio <= 0 or may_repeat(text, rule.n, rule.max_ratio):
+        texts = pc.take(head, pa.array(rows, pa.int64())).to_pylist() if rows else []
+        for i, text in zip(rows, texts):
+            rule = row_rules[i]
+            if rule.max_ratio <= 0 or may_repeat(text, rule.n, rule.max_ratio):
                 ratios[i] = repetition_ratio(text, rule.n, rule.min_tokens)
                 if ratios[i] >= rule.max_ratio:
                     found.append(i)

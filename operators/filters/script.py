@@ -25,7 +25,7 @@ URL_RE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+")
 # Tokens for length and repetition: a Han / kana / hangul character, or a run of other word chars.
 TOKEN_RE = re.compile(f"[{_HAN}\u3040-\u30ff\uac00-\ud7af]|[^\\s{_HAN}\u3040-\u30ff\uac00-\ud7af]+")
 _CODE_CHARS = re.compile(r"[{}()\[\];=<>+*/\\|&%$#@^~`_:\"\uff08\uff09\uff1b]")
-_CODE_LINE = re.compile(
+CODE_LINE_RE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import|return\b|for\s*[(\uff08]|for \w+ in |while\s*[(\uff08]|"
     r"if\s*[(\uff08]|#include|public |private |static |function\b|const |let |var |SELECT |INSERT |"
     r"UPDATE |CREATE |<[a-zA-Z/!]|[\w.\[\]]+\s*=\s*\S|[})\];\uff09]+\s*$|//|/\*|\*/|print\(|console\.|System\.)",
@@ -48,7 +48,7 @@ def looks_like_code(text: str) -> bool:
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
         return False
-    code_lines = len(_CODE_LINE.findall(text))
+    code_lines = len(CODE_LINE_RE.findall(text))
     symbols = len(_CODE_CHARS.findall(text))
     visible = len(text) - text.count(" ") - text.count("\n")
     return code_lines >= max(1, 0.5 * len(lines)) and symbols >= 0.04 * max(visible, 1)
@@ -67,9 +67,8 @@ def has_letters(text: str) -> bool:
 # ---- Traditional vs Simplified Chinese ---------------------------------------------------------
 
 # BMP characters only, sorted: keeps the class a fast bitmap (see _HAN).
-_TRAD_ONLY_CHARS = "".join(sorted(c for c in t2s_table.TRADITIONAL_ONLY if ord(c) <= 0xFFFF))
-_TRAD_ONLY_RE = re.compile("[" + re.escape(_TRAD_ONLY_CHARS) + "]")
-TRAD_ONLY_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _TRAD_ONLY_CHARS) + "]"  # the same class for RE2
+TRAD_ONLY_CHARS = "".join(sorted(c for c in t2s_table.TRADITIONAL_ONLY if ord(c) <= 0xFFFF))
+_TRAD_ONLY_RE = re.compile("[" + re.escape(TRAD_ONLY_CHARS) + "]")
 
 
 @lru_cache(maxsize=1)

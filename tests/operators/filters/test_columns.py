@@ -2,11 +2,13 @@
 import random
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from operators.filters import columns, common
+from operators.filters import columns, common, fastlang
 from operators.filters.fastlang import identify_column
 from operators.filters.langid import identify
 from operators.filters.length import text_length
+from operators.filters.script import CODE_LINE_RE
 
 ODD = ["", " ", "\x1c\x1d", "a\x1cb c", "\u3000中文\u3000", "Give three tips.", "给出三个建议。", "😀" * 5,
        "x = 1; y = 2;", "https://example.com is a site", "Café au lait, s'il vous plaît.", "Привет мир",
@@ -45,3 +47,15 @@ def test_lengths_guess_and_fields_match_reference():
         assert array.to_pylist() == texts_ref and (problems or [None] * 3) == problems_ref
     for default in (None, "zh-TW"):
         assert columns.row_lang_array(table, default).to_pylist() == common.row_langs(table, default)
+
+
+def test_code_line_pattern_matches_like_python_on_ascii_text():
+    rng = random.Random(4)
+    pieces = ["x = 1", "if (a)", "for i in range(3):", "return x;", "}", " ", "\n", "\x0b", "\x1c", "\t", "a", "Note:",
+              "(see below)", "<b>", "// c", "def f", "SELECT *", "a == b", "=", ";", ":", "{", "<", "y"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) for _ in range(2000)]
+    found = pc.match_substring_regex(pa.array(texts), fastlang._CODE_LINE_ASCII).to_pylist()
+    assert found == [CODE_LINE_RE.search(t) is not None for t in texts]
+    langs, methods, _ = identify_column(pa.array(texts), 500)
+    for i, text in enumerate(texts):
+        assert (langs[i], methods.get(i) or ("empty" if langs[i] == "und" else "script")) == identify(text, 500), text
