@@ -1,4 +1,5 @@
-"""One chat completion with the official `openai` client: rate slots, retries, classification.
+"""One chat completion through the official `openai` client's configuration (see transport.py for
+the two ways it is sent): rate slots, retries, classification.
 
 The SDK's own retries are off (`max_retries=0`): every attempt goes through the cluster-wide limiter,
 is counted against the budget and recorded in `attempts`. Retried: 408, 409, 429, 5xx, timeouts,
@@ -18,12 +19,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import aiohttp
 import httpx2
 import openai
 
 from operators.llm.endpoint import ConfigurationError, EndpointConfig, Price, redact_url
 from operators.llm.limiter import LimiterClient
+from operators.llm.transport import DirectTransport, Reply, SdkTransport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,16 @@ class ChatClient:
                                max_keepalive_connections=cfg.concurrency_per_actor)
         # The SDK's aiohttp transport: httpcore's pool spends CPU per request that grows with
         # connections x waiting requests (about 40% of the client's CPU at 64 in flight).
-        self._http = openai.DefaultAioHttpClient(limits=limits, timeout=cfg.timeout_s)
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=url, max_retries=0,
-                                          timeout=cfg.timeout_s, http_client=self._http)
+        sdk = openai.AsyncOpenAI(api_key=api_key, base_url=url, max_retries=0, timeout=cfg.timeout_s,
+                                 http_client=openai.DefaultAioHttpClient(limits=limits, timeout=cfg.timeout_s))
+        self.transport = (DirectTransport(sdk, cfg.timeout_s, cfg.concurrency_per_actor * 2)
+                          if cfg.transport == "direct" else SdkTransport(sdk))
 
     def __repr__(self) -> str:
         return f"ChatClient(url={redact_url(self.url)!r}, model={self.cfg.model!r})"
 
     async def close(self) -> None:
-        await self._client.close()
+        await self.transport.close()
 
     async def complete(self, messages: list[dict[str, str]], params: dict[str, Any],
                        prompt_estimate: int) -> Outcome:
@@ -119,38 +121,28 @@ class ChatClient:
 
     async def _attempt(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Outcome:
         try:
-            # The SDK's generic POST: same auth, timeouts and error classes as
-            # `chat.completions.create`, without its per-call TypedDict transform and pydantic model
-            # construction (about half of the client's CPU per request at 64+ in flight).
-            raw = await self._client.post("/chat/completions", cast_to=httpx2.Response,
-                                          body={"model": self.cfg.model, "messages": messages, **params})
-            response = raw.json()
-        except openai.APIConnectionError as err:  # includes APITimeoutError
-            kind = _connection_kind(err)
-            if kind != "connect":
+            reply = await self.transport.post({"model": self.cfg.model, "messages": messages, **params})
+        except TransportError as err:
+            if err.kind != "connect":
                 self.ever_connected = True
-            raise _Retry(kind) from None
-        except openai.APIStatusError as err:
-            self.ever_connected = True
-            return self._status_outcome(err)
-        except (ValueError, TypeError, KeyError, openai.APIResponseValidationError):
-            self.ever_connected = True
-            raise _Retry("malformed") from None
+            raise _Retry(err.kind) from None
         self.ever_connected = True
+        if not reply.ok:
+            return self._status_outcome(reply)
         try:
-            return self._parse(response)
+            return self._parse(reply.body)
         except (AttributeError, TypeError, ValueError):
             raise _Retry("malformed") from None
 
-    def _status_outcome(self, err: "openai.APIStatusError") -> Outcome:
-        status, code = err.status_code, str(getattr(err, "code", None) or "")
+    def _status_outcome(self, reply: Reply) -> Outcome:
+        status, code = reply.status, reply.error_code or ""
         if status in FATAL_STATUS:
             raise ConfigurationError(
                 f"endpoint {redact_url(self.url)} {FATAL_STATUS[status]} (HTTP {status}, model "
                 f"{self.cfg.model!r}, key from ${self.cfg.api_key_env})") from None
         if status in RETRY_STATUS or status >= 500:
-            raise _Retry(f"http_{status}", status, _retry_after(err.response.headers)) from None
-        detail = {"status": status, "error_type": _clip(getattr(err, "type", None)), "code": _clip(code)}
+            raise _Retry(f"http_{status}", status, _retry_after(reply.headers)) from None
+        detail = {"status": status, "error_type": _clip(reply.error_type), "code": _clip(code)}
         if code in CONTEXT_CODES:
             return Outcome(reason="prompt_too_long", detail=detail)
         if code in FILTER_CODES:
@@ -185,24 +177,6 @@ class ChatClient:
 
     def _delay(self, attempt: int, retry_after: Optional[float]) -> float:
         return min(max(self._backoff(attempt), retry_after or 0.0), max(self.cfg.max_retry_after_s, 0.0))
-
-
-def _connection_kind(err: BaseException) -> str:
-    """`connect` (no TCP connection), `timeout` or `connection` (reset, disconnect) from the cause chain."""
-    chain, cause = [], err
-    while cause is not None and len(chain) < 8:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    if any(isinstance(e, (aiohttp.ServerTimeoutError, aiohttp.SocketTimeoutError, asyncio.TimeoutError,
-                          httpx2.ReadTimeout, httpx2.WriteTimeout, httpx2.PoolTimeout)) for e in chain):
-        return "timeout"
-    if any(isinstance(e, (aiohttp.ClientConnectorError, httpx2.ConnectError)) for e in chain):
-        if not any(isinstance(e, aiohttp.ClientConnectionError) and not isinstance(e, aiohttp.ClientConnectorError)
-                   for e in chain):
-            return "connect"
-    if isinstance(err, openai.APITimeoutError) and not any(isinstance(e, aiohttp.ClientError) for e in chain):
-        return "timeout"
-    return "connection"
 
 
 def _retry_after(headers: Any) -> Optional[float]:

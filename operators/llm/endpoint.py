@@ -61,6 +61,9 @@ class EndpointConfig(BaseModel):
     # "local": each actor enforces the limits alone (single-actor runs, unit tests without Ray).
     limiter: Literal["cluster", "local"] = "cluster"
 
+    # "direct": the SDK's URL and headers sent with aiohttp (fast); "sdk": AsyncOpenAI.post (see transport.py).
+    transport: Literal["direct", "sdk"] = "direct"
+
     # Faults.
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)

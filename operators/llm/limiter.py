@@ -126,9 +126,14 @@ class LimiterActor:
     async def _exit_when_idle(self) -> None:
         """Detached, so it outlives a killed driver; it goes away by itself (clients re-create it)."""
         import os
+        import ray
         while time.monotonic() - self.last_call < self.idle_exit_s:
             await asyncio.sleep(min(10.0, self.idle_exit_s))
-        os._exit(0)
+        try:  # an intended exit: os._exit alone makes Ray log a worker crash
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+            await asyncio.sleep(10)
+        finally:
+            os._exit(0)
 
 
 def limiter_handle(name: str, schedule: dict[str, Any]):

@@ -61,11 +61,16 @@ def faulty_server():
         yield server
 
 
+TRANSPORTS = pytest.mark.parametrize("transport", ["direct", "sdk"])
+
+
+@TRANSPORTS
 @pytest.mark.parametrize("fault", sorted(ALWAYS))
-def test_fault_matrix(faulty_server, fault):
-    settings = endpoint_settings(faulty_server, timeout_s=0.5, max_retries=2)
+def test_fault_matrix(faulty_server, fault, transport):
+    settings = endpoint_settings(faulty_server, timeout_s=0.5, max_retries=2, transport=transport)
     op = make_op(settings)
-    always, once, clean = f"Q always [[fault:{fault}]]", f"Q once [[fault:{fault}x1]]", f"Q clean {fault}"
+    always, once, clean = (f"Q {transport} always [[fault:{fault}]]", f"Q {transport} once [[fault:{fault}x1]]",
+                           f"Q {transport} clean {fault}")
     out, count = run_operator(op, table([always, once, clean]))
     rows = rows_by_instruction(out)
     assert count.rows_in == 3 == count.rows_out + count.rejected
@@ -176,10 +181,11 @@ def test_missing_key_for_a_remote_endpoint_fails_before_work(monkeypatch):
         assert out.column("reason").to_pylist() == [None]
 
 
-def test_wrong_base_url_fails_clearly_after_bounded_attempts():
+@TRANSPORTS
+def test_wrong_base_url_fails_clearly_after_bounded_attempts(transport):
     with FakeOpenAI() as server:
         dead = server.url
-    settings = endpoint_settings(server, base_url=dead, connect_attempts=2)
+    settings = endpoint_settings(server, base_url=dead, connect_attempts=2, transport=transport)
     with pytest.raises(EndpointUnreachable, match="after 2 attempts"):
         GenerateResponse.preflight({"endpoint": settings})
     op = make_op(settings)
@@ -187,23 +193,24 @@ def test_wrong_base_url_fails_clearly_after_bounded_attempts():
         op(table(["a", "b", "c"]))
 
 
-def test_secret_canary(caplog, tmp_path):
+@TRANSPORTS
+def test_secret_canary(caplog, tmp_path, transport):
     """DEBUG logs, failures of every kind and a refused key: the key appears nowhere."""
     caplog.set_level(logging.DEBUG)
     texts = []
     with FakeOpenAI(expected_key=CANARY_KEY, retry_after_s=0.01) as server:
-        op = make_op(endpoint_settings(server, cache_uri=str(tmp_path / "cache")))
+        op = make_op(endpoint_settings(server, cache_uri=str(tmp_path / "cache"), transport=transport))
         texts += [repr(op.service), repr(op.service.client), repr(op.endpoint), str(op.endpoint.model_dump())]
         faults = ["429", "503", "400", "reset", "malformed", "context", "content_filter"]
         out, _ = run_operator(op, table([f"K [[fault:{f}]]" for f in faults] + ["fine"]))
         texts += [json.dumps(out.to_pylist())]
     with FakeOpenAI(expected_key="sk-some-other-key") as server:  # the server refuses our key
         with pytest.raises(ConfigurationError) as refused:
-            make_op(endpoint_settings(server))(table(["x"]))
+            make_op(endpoint_settings(server, transport=transport))(table(["x"]))
         texts += [str(refused.value), repr(refused.value)]
         assert CANARY_KEY_ENV in str(refused.value)
     with pytest.raises(EndpointUnreachable) as unreachable:
-        make_op(endpoint_settings(server, connect_attempts=1))(table(["y"]))
+        make_op(endpoint_settings(server, connect_attempts=1, transport=transport))(table(["y"]))
     texts += [str(unreachable.value)]
     for path in (tmp_path / "cache").iterdir():
         texts.append(path.read_text())
