@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.dedup import kernels
+from operators.dedup import kernels, kernels_pairs
 from operators.dedup.components import LIVE, _LINE_WIDTH, _MAX_LEN, _SEP, live_node, node_key
 from operators.dedup.minhash import NO_SET, _within
 from operators.dedup.text import _K1, _K2, _fmix64 as fmix64
@@ -196,7 +196,7 @@ def pair_jaccard(sets_a, sets_b, num_fields: int) -> tuple[np.ndarray, np.ndarra
     wa, sa, la = parse_set_column(sets_a, num_fields)
     wb, sb, lb = parse_set_column(sets_b, num_fields)
     if kernels.ENABLED:
-        jac, has = kernels.pair_jaccard(wa, sa.ravel(), la.ravel(), wb, sb.ravel(), lb.ravel())
+        jac, has = kernels_pairs.pair_jaccard(wa, sa.ravel(), la.ravel(), wb, sb.ravel(), lb.ravel())
         return jac.reshape(la.shape), has.reshape(la.shape)
     return _pair_jaccard_numpy(wa, sa, la, wb, sb, lb)
 

@@ -1,8 +1,9 @@
 """Compiled loops of the dedup hot path (numba): shingle hashing, MinHash with shingle sets, band
-keys and the exact-key byte hash, each fused into one pass over its input.
+keys, the exact-key byte hash and shingle-set rows, each fused into one pass over its input (the
+candidate step's loops are in kernels_pairs.py).
 
-Every kernel computes bit for bit what its numpy twin computes (`text.hash_units`,
-`minhash.minhash_and_sets`, `lsh.band_keys`, `columns.bytes_hash128`); the twins stay as the
+Every kernel computes bit for bit what its numpy twin computes (`text.hash_units_numpy`,
+`minhash.minhash_and_sets_numpy`, `lsh.band_keys_numpy`, `columns.bytes_hash128`); the twins stay as the
 reference, are used when numba is unavailable (`ENABLED` false, or INSTRUCTPIPE_NO_NUMBA=1), and
 tests compare both. Compiled code is cached on disk (numba `cache=True`), so a process pays the
 compilation once per machine, not per run.
@@ -24,11 +25,12 @@ _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
-def _compiled(func):
+def compiled(func):
+    """numba's njit with an on-disk cache (the plain function when numba is missing)."""
     return njit(cache=True, nogil=True, fastmath=False)(func) if njit is not None else func
 
 
-@_compiled
+@compiled
 def _fmix64(h):
     h ^= h >> np.uint64(33)
     h *= _M1
@@ -37,7 +39,7 @@ def _fmix64(h):
     return h ^ (h >> np.uint64(33))
 
 
-@_compiled
+@compiled
 def _fmix32(h):
     h = np.uint32(h ^ (h >> np.uint32(16)))
     h = np.uint32(h * np.uint32(0x85EBCA6B))
@@ -46,7 +48,7 @@ def _fmix32(h):
     return np.uint32(h ^ (h >> np.uint32(16)))
 
 
-@_compiled
+@compiled
 def shingle_hashes(units, lengths, n):
     """(32-bit hash of every n-unit window of every document, shingles per document); a document
     shorter than n is one shingle (the whole sequence), an empty one has none."""
@@ -73,7 +75,7 @@ def shingle_hashes(units, lengths, n):
     return out, counts
 
 
-@_compiled
+@compiled
 def minhash_sets(hashes, counts, a, b, limit):
     """(docs, num_perm) signatures of the mixed shingle hashes (min of a*h+b mod 2^32, datasketch's
     affine32 scheme) and the mixed hashes themselves, in shingle order, of every document with at
@@ -105,7 +107,7 @@ def minhash_sets(hashes, counts, a, b, limit):
     return sig, values, set_lens
 
 
-@_compiled
+@compiled
 def _min_affine(mixed, lo, hi, a, b, out):
     """out[p] = min over mixed[lo:hi] of (a[p] * h + b[p]) mod 2^32 (the loop over p vectorises)."""
     for p in range(len(a)):
@@ -117,7 +119,7 @@ def _min_affine(mixed, lo, hi, a, b, out):
             out[p] = v if v < out[p] else out[p]
 
 
-@_compiled
+@compiled
 def _min_affine_128(mixed, lo, hi, a, b, out):
     for p in range(128):
         out[p] = 0xFFFFFFFF
@@ -128,7 +130,7 @@ def _min_affine_128(mixed, lo, hi, a, b, out):
             out[p] = v if v < out[p] else out[p]
 
 
-@_compiled
+@compiled
 def band_keys(sig, bands, rows):
     """(docs, bands) uint64 keys of (docs, fields, num_perm) signatures; see `lsh.band_keys`."""
     docs, fields = sig.shape[0], sig.shape[1]
@@ -143,7 +145,7 @@ def band_keys(sig, bands, rows):
     return out
 
 
-@_compiled
+@compiled
 def bytes_hash128(data, begin, end, coef1, coef2, k2):
     """Two 64-bit hashes of every row's bytes; see `columns.bytes_hash128`."""
     rows = len(begin)
@@ -162,7 +164,7 @@ def bytes_hash128(data, begin, end, coef1, coef2, k2):
     return first, second
 
 
-@_compiled
+@compiled
 def set_rows(lens, values, field_starts, no_set):
     """Rows of `fields x (length or no_set, values)` uint32 words from per-field flat sets (`values`
     holds field f's sets from field_starts[f] on, one after another); returns (words, words per row)."""
@@ -188,135 +190,3 @@ def set_rows(lens, values, field_starts, no_set):
             k += max(length, 0)
             pos[f] += max(length, 0)
     return out, row_words
-
-
-@_compiled
-def _emit_group(ranks, lo, hi, max_bucket, window, out, k, fill):
-    """Pairs of one bucket (ranks[lo:hi], sorted) from position k on; returns the new k. Without
-    `fill`, only counts."""
-    n = hi - lo
-    for i in range(n):
-        if n <= max_bucket:
-            stop = n
-        elif i == 0:
-            stop = n
-        else:
-            stop = min(n, i + 1 + window)
-        for j in range(i + 1, stop):
-            if fill:
-                out[k, 0] = ranks[lo + i]
-                out[k, 1] = ranks[lo + j]
-            k += 1
-    return k
-
-
-@_compiled
-def _shared_rows(keys, repeated):
-    """Positions of the keys that are in `repeated` (the distinct keys held by two or more rows),
-    and the index of each one's key in `repeated`. The table over `repeated` is small, so the
-    lookups stay in cache; the keys are mixed hashes, so their low bits index it."""
-    capacity = 1 << max(4, int(np.ceil(np.log2(2 * len(repeated) + 1))))
-    mask = np.uint64(capacity - 1)
-    slot_key = np.empty(capacity, np.uint64)
-    slot_group = np.full(capacity, -1, np.int64)
-    for g in range(len(repeated)):
-        slot = np.int64(repeated[g] & mask)
-        while slot_group[slot] >= 0:
-            slot = (slot + 1) & (capacity - 1)
-        slot_key[slot], slot_group[slot] = repeated[g], g
-    rows = np.empty(len(keys), np.int64)
-    groups = np.empty(len(keys), np.int64)
-    k = 0
-    for i in range(len(keys)):
-        slot = np.int64(keys[i] & mask)
-        while slot_group[slot] >= 0 and slot_key[slot] != keys[i]:
-            slot = (slot + 1) & (capacity - 1)
-        if slot_group[slot] >= 0:
-            rows[k], groups[k] = i, slot_group[slot]
-            k += 1
-    return rows[:k], groups[:k]
-
-
-@_compiled
-def bucket_pairs(keys, repeated, ranks, max_bucket, window):
-    """(k, 2) rank pairs inside groups of equal keys (`repeated`: the distinct keys held by two or
-    more rows): all pairs up to max_bucket members, else each member (by rank) with its `window`
-    successors and the first member with every other."""
-    rows, groups = _shared_rows(keys, repeated)
-    n = np.int64(1)
-    for r in ranks:
-        n = max(n, r + 1)
-    order = np.sort(groups * n + ranks[rows])  # by group, then rank
-    group_of, member = order // n, order % n
-    total = 0
-    for phase in range(2):
-        out = np.empty((total if phase else 0, 2), np.int64)
-        k = 0
-        lo = 0
-        while lo < len(order):
-            hi = lo + 1
-            while hi < len(order) and group_of[hi] == group_of[lo]:
-                hi += 1
-            k = _emit_group(member, lo, hi, max_bucket, window, out, k, phase == 1)
-            lo = hi
-        total = k
-    return out
-
-
-@_compiled
-def _distinct_overlap(x, y):
-    """(distinct values of x, of y, shared distinct values) of two sorted arrays."""
-    i = j = ux = uy = inter = 0
-    while i < len(x) or j < len(y):
-        take_x = j >= len(y) or (i < len(x) and x[i] <= y[j])
-        take_y = i >= len(x) or (j < len(y) and y[j] <= x[i])
-        v = x[i] if take_x else y[j]
-        if take_x:
-            ux += 1
-            while i < len(x) and x[i] == v:
-                i += 1
-        if take_y:
-            uy += 1
-            while j < len(y) and y[j] == v:
-                j += 1
-        if take_x and take_y:
-            inter += 1
-    return ux, uy, inter
-
-
-_SMALL = 128  # sets up to this size are insertion-sorted in a reused buffer
-
-
-@_compiled
-def _sorted_copy(words, start, length, scratch):
-    """words[start:start+length] sorted: insertion sort into `scratch` when short, else np.sort."""
-    if length > len(scratch):
-        return np.sort(words[start:start + length])
-    for i in range(length):
-        v = words[start + i]
-        j = i
-        while j > 0 and scratch[j - 1] > v:
-            scratch[j] = scratch[j - 1]
-            j -= 1
-        scratch[j] = v
-    return scratch[:length]
-
-
-@_compiled
-def pair_jaccard(words_a, start_a, len_a, words_b, start_b, len_b):
-    """Exact Jaccard of the value sets of segment pairs (length -1: no set) and where both exist;
-    see `columns.pair_jaccard`."""
-    size = len(len_a)
-    jac = np.zeros(size)
-    has = np.zeros(size, np.bool_)
-    scratch_a, scratch_b = np.empty(_SMALL, np.uint32), np.empty(_SMALL, np.uint32)
-    for s in range(size):
-        if len_a[s] < 0 or len_b[s] < 0:
-            continue
-        has[s] = True
-        x = _sorted_copy(words_a, start_a[s], len_a[s], scratch_a)
-        y = _sorted_copy(words_b, start_b[s], len_b[s], scratch_b)
-        ux, uy, inter = _distinct_overlap(x, y)
-        union = ux + uy - inter
-        jac[s] = inter / union if union > 0 else 1.0
-    return jac, has

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.dedup import batches, kernels
+from operators.dedup import batches, kernels, kernels_pairs
 from operators.dedup.components import Edge
 from operators.dedup.removals import removal_table
 from operators.dedup.lsh import band_keys
@@ -33,7 +33,7 @@ def _group_pairs(keys: np.ndarray, rank: np.ndarray, max_bucket: int, window: in
         repeated = _sorted_unique(_repeated(keys))
         if not len(repeated):
             return np.empty((0, 2), np.int64)
-        return kernels.bucket_pairs(np.ascontiguousarray(keys), repeated, np.ascontiguousarray(rank),
+        return kernels_pairs.bucket_pairs(np.ascontiguousarray(keys), repeated, np.ascontiguousarray(rank),
                                     max_bucket, window)
     return _group_pairs_numpy(keys, rank, max_bucket, window)
 
