@@ -137,8 +137,10 @@ def test_server_dying_mid_run_is_reported_before_publishing():
 
 
 DRIVER = textwrap.dedent("""
-    import os, sys, time
+    import os, signal, sys, time
     sys.path.insert(0, {repo!r})
+    # Ctrl-C as at a terminal: a runner started without job control hands its children SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from pipelines import local_llm
     from pipelines.local_llm import LocalLLMConfig
     command = lambda port: [{fake!r}, "--port", str(port)]
