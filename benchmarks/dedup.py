@@ -25,8 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
+# One core: no BLAS/OpenMP helper threads (set before numpy loads; their CPU time would count here).
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -127,7 +131,6 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=3000, help="docs for the datasketch loop")
     parser.add_argument("--skip-real", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     dedup_table(Dedup(DedupConfig(fields=("instruction", "input"))), table(instructions(2000, seed=2)))
     print(f"compiled kernels ready in {time.perf_counter() - start:.1f}s (once per process; numba caches the "

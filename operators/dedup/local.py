@@ -68,6 +68,16 @@ def _per_chunk(column: pa.ChunkedArray, compute) -> np.ndarray:
     return np.concatenate([compute(chunk) for chunk in column.chunks])
 
 
+def _take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """column[rows] for sorted `rows`, chunk by chunk: a take over many chunks would first
+    concatenate the whole column (every signature of the dataset)."""
+    bounds = np.cumsum([0] + [len(chunk) for chunk in column.chunks])
+    cuts = np.searchsorted(rows, bounds)
+    pieces = [chunk.take(pa.array(rows[lo:hi] - start))
+              for chunk, start, lo, hi in zip(column.chunks, bounds, cuts[:-1], cuts[1:]) if hi > lo]
+    return pa.concat_arrays(pieces) if pieces else pa.array([], column.type)
+
+
 def find_edges(op, nodes: pa.Table) -> list[Edge]:
     """Vectorised twin of the stage's bucket/pair/verify steps for one in-memory table."""
     cfg = op.config
@@ -75,7 +85,7 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
     n = len(node_column)
     if not n:
         return []
-    by_rank = pc.sort_indices(node_column).to_numpy()
+    by_rank = pc.sort_indices(node_column).to_numpy().astype(np.int64)
     rank = np.empty(n, np.int64)
     rank[by_rank] = np.arange(n)
     exact_raw = _per_chunk(nodes.column(batches.EXACT), batches.exact_matrix)[:, :2]
@@ -102,19 +112,22 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
 def _near_edges(op, nodes: pa.Table, rank: np.ndarray, by_rank: np.ndarray, reps: np.ndarray) -> list[Edge]:
     """Candidate pairs of exact-class representatives sharing a band bucket, verified."""
     cfg, n = op.config, np.int64(nodes.num_rows)
-    keys = _per_chunk(nodes.column(batches.SIG), lambda chunk: band_keys(
-        batches.signatures(chunk, op.num_fields, cfg.num_perm), op.bands, op.rows))
-    keys = np.ascontiguousarray(keys[reps].T)  # (bands, reps)
+    keys = np.concatenate([band_keys(batches.signatures(chunk, op.num_fields, cfg.num_perm), op.bands, op.rows).T
+                           for chunk in nodes.column(batches.SIG).chunks], axis=1)  # (bands, nodes)
+    if len(reps) < n:
+        keys = keys[:, reps]
     found = [_group_pairs(keys[band], rank[reps], cfg.max_bucket, cfg.window) for band in range(op.bands)]
     codes = _sorted_unique(np.concatenate(found) @ np.array([n, 1], np.int64))
     if not len(codes):
         return []
-    take_a, take_b = pa.array(by_rank[codes // n]), pa.array(by_rank[codes % n])
-    nodes = nodes.combine_chunks()  # one copy: a take from many chunks would concatenate them each time
-    both = {f"{name}_{side}": nodes.column(column).take(take)
-            for side, take in (("a", take_a), ("b", take_b))
-            for name, column in (("sig", batches.SIG), ("exact", batches.EXACT), ("sets", batches.SETS))}
-    both["a"], both["b"] = nodes.column(batches.NODE).take(take_a), nodes.column(batches.NODE).take(take_b)
+    row_a, row_b = by_rank[codes // n], by_rank[codes % n]
+    involved = _sorted_unique(np.concatenate((row_a, row_b)))
+    take_a, take_b = (pa.array(np.searchsorted(involved, rows)) for rows in (row_a, row_b))
+    both = {}
+    for name, column in (("", batches.NODE), ("sig_", batches.SIG), ("exact_", batches.EXACT),
+                         ("sets_", batches.SETS)):
+        candidates = _take_rows(nodes.column(column), involved)
+        both[f"{name}a"], both[f"{name}b"] = candidates.take(take_a), candidates.take(take_b)
     done = batches.verify(pa.table(both), threshold=cfg.threshold, num_fields=op.num_fields,
                           num_perm=cfg.num_perm, numbers=cfg.numbers)
     return [Edge(a, b, s, e) for a, b, e, s in zip(
@@ -131,7 +144,9 @@ def dedup_table(op, table: pa.Table, batch_size: int | None = None) -> tuple[pa.
                              hasher=op.hasher, keep=cfg.keep, stage=op.stage)
              for lo in range(0, max(table.num_rows, 1), batch_size)]
     prepared = pa.concat_tables(parts)
-    nodes = prepared.filter(pc.is_valid(prepared.column(batches.NODE))).select(list(batches.INTERNAL))
+    nodes = prepared.select(list(batches.INTERNAL))
+    if nodes.column(batches.NODE).null_count:  # a filter copies every signature; skip it when all are signed
+        nodes = nodes.filter(pc.is_valid(nodes.column(batches.NODE)))
     edges = find_edges(op, nodes)
     removed = removal_table(edges)
     return batches.mark(prepared, removed, op.stage), edges
