@@ -12,6 +12,7 @@ import ray
 
 from operators.base import Operator, StageContext, count_stage, rejected_mask, run_operator
 from pipelines.accounting import Reporter, batch_key
+from pipelines.engine import RayEngine
 
 _OPERATORS: dict[tuple[str, str], Operator] = {}
 
@@ -69,7 +70,7 @@ def apply_stage(ds: ray.data.Dataset, op_class: type[Operator], config, context:
         if global_ops is not None:
             global_ops.append(op)
         ds = ds.map_batches(_tap(context.stage, reporter, "in"), batch_format="pyarrow", batch_size=None)
-        ds = op.apply(ds)
+        ds = op.apply(ds, RayEngine())
         return ds.map_batches(_tap(context.stage, reporter, "out"), batch_format="pyarrow", batch_size=None)
     args = (op_class, config, context, reporter)
     if kind == "actor":

@@ -1,20 +1,23 @@
 """The global `dedup` stage: exact + MinHash-LSH near-duplicate removal over the whole dataset.
 
-apply(ds):
-1. `prepare` on every block (Ray tasks): normalise, sign, exact key, node key; empty -> reject.
+apply(ds, engine):
+1. `prepare` on every block (Ray Data tasks): normalise, sign, exact key, node key; empty -> reject.
    The result is materialised once, so upstream stages never run twice.
-2. Signed rows (plus rows of earlier releases' indexes, `against`) become bucket rows: one per
-   LSH band and one for the exact key; Ray Data groups them by bucket (`groupby().map_groups`).
-3. Each bucket yields exact edges and candidate pairs; candidates are joined with both
-   signatures (`Dataset.join`) and kept only if every key field reaches the threshold.
-4. The driver collects the verified edges only (ids, no texts), runs union-find and picks the
-   smallest node key of each component as keeper (input order; see components.py).
+2. Per block, the key rows of every signed row (node, exact key, band keys: no signatures), split
+   into band groups; rows of earlier releases' indexes (`against`) join as pinned nodes.
+3. Per band group, one task groups buckets by sorting whole columns (graph.py) into exact edges and
+   candidate pairs; the blocks hand over the signatures of the candidates only; one task verifies.
+   One group unless the key rows would not fit in `group_memory_mb`: then several, each with a share
+   of the bands, so no task (and never the driver) holds every band key or every candidate pair.
+4. The driver receives the verified edges (ids only), computes components and keepers
+   (removals.py: smallest node key of each component, i.e. input order).
 5. A last map over the materialised rows marks removed rows `exact_duplicate`/`near_duplicate`.
 Rows rejected by earlier stages pass through untouched; every row comes out exactly once.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Literal
 
@@ -23,7 +26,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from operators.base import Operator, OperatorConfig
-from operators.dedup import batches
+from operators.dedup import batches, graph
 from operators.dedup.components import Edge
 from operators.dedup.removals import removal_table
 from operators import storage
@@ -32,6 +35,8 @@ from operators.dedup.lsh import lsh_params
 from operators.dedup.minhash import MinHasher
 from operators.dedup.release import index_rows, load_releases
 from operators.registry import register
+
+KEY_ROW_OVERHEAD = 160  # bytes of a key row besides its band keys: node key, exact key, Arrow offsets
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,8 @@ class DedupConfig(OperatorConfig):
     max_bucket: int = Field(64, ge=2)  # representatives above which a bucket is paired by window
     window: int = Field(32, ge=1)
     batch_size: int = Field(4096, ge=1)
-    num_partitions: int | None = Field(None, ge=1)
+    band_groups: int | None = Field(None, ge=1)  # None: as few as fit in group_memory_mb
+    group_memory_mb: int = Field(2048, ge=1)  # key rows one band-group task may hold
 
     @model_validator(mode="after")
     def _check(self):
@@ -80,7 +86,7 @@ class Dedup(Operator):
         self.num_fields = 1 if cfg.combined else len(cfg.fields)
         self.bands, self.rows = lsh_params(cfg.threshold, cfg.num_perm, self.num_fields, cfg.bands, cfg.rows)
         self.removed: pa.Table | None = None
-        self._nodes = None
+        self._prep = None
 
     @property
     def params(self) -> dict:
@@ -92,80 +98,59 @@ class Dedup(Operator):
     def __call__(self, batch: pa.Table) -> pa.Table:
         raise TypeError("dedup is a global stage: use apply(dataset)")
 
-    def apply(self, ds):
-        import ray
+    def apply(self, ds, engine):
         cfg = self.config
         prep = ds.map_batches(batches.prepare, batch_format="pyarrow", batch_size=cfg.batch_size,
                               fn_kwargs={"fields": cfg.fields, "combined": cfg.combined,
                                          "hasher": self.hasher, "keep": cfg.keep, "stage": self.stage})
         started = time.perf_counter()
-        prep = prep.materialize()
-        nodes = prep.map_batches(_signed_nodes, batch_format="pyarrow").materialize()
-        log.info("dedup: signed %d rows in %.1fs", nodes.count(), time.perf_counter() - started)
-        self._nodes = nodes
+        prep, blocks = engine.blocks(prep)  # upstream stages run exactly once
+        self._prep = prep
         releases, stored_edges = load_releases(cfg.against, self.params)
-        everything = nodes.union(*releases) if releases else nodes
-        edges = stored_edges + self._edges(everything, nodes.count() + sum(r.count() for r in releases))
+        for release in releases:
+            blocks += engine.blocks(release)[1]
+        edges = stored_edges + self._edges(engine, blocks, prep.count() + sum(r.count() for r in releases))
         self.removed = removal_table(edges)
         log.info("dedup: %d verified edges, %d rows removed, %.1fs", len(edges), self.removed.num_rows,
                  time.perf_counter() - started)
-        removed_ref = ray.put(self.removed)
-        return prep.map_batches(_mark, batch_format="pyarrow",
-                                fn_kwargs={"removed": removed_ref, "stage": self.stage})
+        return prep.map_batches(batches.mark, batch_format="pyarrow",
+                                fn_kwargs={"removed": self.removed, "stage": self.stage})
 
-    def _partitions(self, rows: int) -> int:
-        return self.config.num_partitions or max(1, min(64, rows // 50_000 + 1))
+    def band_groups(self, rows: int) -> int:
+        """Band groups: one (everything in one task) unless the key rows would not fit in one."""
+        cfg = self.config
+        if cfg.band_groups is not None:
+            return min(cfg.band_groups, self.bands)
+        row_bytes = KEY_ROW_OVERHEAD + 8 * self.bands
+        return min(self.bands, max(1, math.ceil(rows * row_bytes / (cfg.group_memory_mb * 2**20))))
 
-    def _edges(self, nodes, count: int) -> list[Edge]:
-        if count < 2:  # nothing to compare (e.g. every row was rejected upstream): no shuffle at all
+    def _edges(self, engine, blocks: list, rows: int) -> list[Edge]:
+        """Key rows per band group -> candidates in one task per group -> signatures of the candidates
+        gathered from the blocks -> verified in one task per group. Only edges reach the driver."""
+        if rows < 2 or not blocks:
             return []
         cfg = self.config
-        parts = self._partitions(count)
-        bucket_rows = nodes.map_batches(
-            batches.buckets, batch_format="pyarrow",
-            fn_kwargs={"bands": self.bands, "rows": self.rows, "num_fields": self.num_fields,
-                       "num_perm": cfg.num_perm, "exact": cfg.exact, "near": cfg.near})
-        pairs = bucket_rows.groupby("bucket", num_partitions=parts).map_groups(
-            batches.pairs, batch_format="pyarrow",
-            fn_kwargs={"exact": cfg.exact, "max_bucket": cfg.max_bucket, "window": cfg.window})
-        started = time.perf_counter()
-        pairs = _concat(_tables(pairs), batches.PAIR_SCHEMA)  # ids only: small
-        log.info("dedup: %d pairs from buckets in %.1fs", pairs.num_rows, time.perf_counter() - started)
-        found = [pairs.filter(pairs.column("verified"))]
-        candidates = pairs.filter(pc.invert(pairs.column("verified"))).select(["a", "b"])
-        candidates = candidates.group_by(["a", "b"]).aggregate([])  # one pair may share many bands
-        if candidates.num_rows:
-            found += _tables(self._verify(candidates, nodes, parts))
-        return [Edge(a, b, s, e) for t in found for a, b, e, s in zip(
-            t.column("a").to_pylist(), t.column("b").to_pylist(), t.column("exact").to_pylist(),
-            t.column("similarity").to_pylist())]
-
-    def _verify(self, candidates, nodes, parts):
-        """Attach both signatures to each candidate pair by two groupby lookups (a, then b) over the
-        pairs plus the signatures of the nodes named in any pair, and verify on the second."""
-        import ray
-        import ray.data
-        wanted = ray.put(set(candidates.column("a").to_pylist()) | set(candidates.column("b").to_pylist()))
-        sigs = nodes.map_batches(batches.sig_rows, batch_format="pyarrow", fn_kwargs={"wanted": wanted})
-        sigs = sigs.materialize()
-        cfg = self.config
-        candidates = ray.data.from_arrow(candidates).repartition(parts)
-        with_a = candidates.map_batches(batches.side_rows, batch_format="pyarrow", fn_kwargs={"side": "a"})
-        with_a = with_a.union(sigs).groupby("k", num_partitions=parts).map_groups(
-            batches.attach, batch_format="pyarrow", fn_kwargs={"side": "a"})
-        return with_a.union(sigs).groupby("k", num_partitions=parts).map_groups(
-            batches.attach, batch_format="pyarrow",
-            fn_kwargs={"side": "b", "threshold": cfg.threshold, "num_fields": self.num_fields,
-                       "num_perm": cfg.num_perm, "numbers": cfg.numbers})
+        groups = graph.band_slices(self.bands, self.band_groups(rows))
+        keys = engine.map(_key_rows, blocks, outputs=len(groups), groups=groups, bands=self.bands,
+                          rows=self.rows, num_fields=self.num_fields, num_perm=cfg.num_perm, near=cfg.near)
+        if len(groups) == 1:
+            keys = [[k] for k in keys]
+        found = []
+        for g in range(len(groups)):
+            pairs = engine.reduce(graph.candidates, [k[g] for k in keys], exact=cfg.exact, near=cfg.near,
+                                  first_group=g == 0, max_bucket=cfg.max_bucket, window=cfg.window)
+            sigs = engine.map(_sig_rows, blocks, pairs)
+            found.append(engine.reduce(_verified, sigs, pairs, threshold=cfg.threshold,
+                                       num_fields=self.num_fields, num_perm=cfg.num_perm, numbers=cfg.numbers))
+        return graph.to_edges(engine.get(found))
 
     def index_dataset(self):
         """Index rows of this run (a Ray Dataset) for `write_index`; available after apply()."""
-        if self._nodes is None or self.removed is None:
+        if self._prep is None or self.removed is None:
             raise RuntimeError("index_dataset() is available after apply() has run")
-        import ray
-        removed_ref = ray.put(self.removed)
-        ds = self._nodes.map_batches(index_rows, batch_format="pyarrow", fn_kwargs={
-            "removed": removed_ref, "bands": self.bands, "rows": self.rows,
+        nodes = self._prep.map_batches(_signed, batch_format="pyarrow", fn_kwargs={"columns": batches.INTERNAL})
+        ds = nodes.map_batches(index_rows, batch_format="pyarrow", fn_kwargs={
+            "removed": self.removed, "bands": self.bands, "rows": self.rows,
             "num_fields": self.num_fields, "num_perm": self.config.num_perm})
         return ds
 
@@ -182,24 +167,25 @@ class Dedup(Operator):
         return [{"kind": "dedup_index", "stage": self.stage, "path": INDEX_DIRNAME}]
 
 
-def _tables(ds) -> list[pa.Table]:
-    import ray
-    return [ray.get(ref) for ref in ds.to_arrow_refs()]
+def _signed(block: pa.Table, columns) -> pa.Table:
+    if batches.NODE not in block.column_names:  # an empty block without the stage's columns
+        return pa.table({name: pa.array([], batches.INTERNAL_TYPES[name]) for name in columns})
+    table = block.select(list(columns))
+    return table.filter(pc.is_valid(table.column(batches.NODE))) if table.column(batches.NODE).null_count else table
 
 
-def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    return pa.concat_tables([t.cast(schema) for t in tables if t.num_rows] or [schema.empty_table()])
+def _key_rows(block: pa.Table, *, groups, **params):
+    nodes = _signed(block, batches.INTERNAL)
+    keys = [graph.key_rows(nodes, band_range=band_range, **params) for band_range in groups]
+    return keys if len(keys) > 1 else keys[0]
 
 
-def _signed_nodes(batch: pa.Table) -> pa.Table:
-    batch = batch.filter(pc.is_valid(batch.column(batches.NODE)))
-    return batch.select(list(batches.INTERNAL))
+def _sig_rows(block: pa.Table, pairs: pa.Table) -> pa.Table:
+    return graph.sig_rows(_signed(block, graph.SIG_COLUMNS), pairs)
 
 
-def _mark(batch: pa.Table, removed, stage: str) -> pa.Table:
-    import ray
-    table = ray.get(removed) if isinstance(removed, ray.ObjectRef) else removed
-    return batches.mark(batch, table, stage)
+def _verified(sigs: list[pa.Table], pairs: pa.Table, **params) -> pa.Table:
+    return graph.verified(pairs, sigs, **params)
 
 
 __all__ = ["Dedup", "DedupConfig", "INDEX_SCHEMA"]

@@ -17,6 +17,7 @@ from ray.cluster_utils import Cluster
 from operators.base import StageContext
 from operators.dedup.local import dedup_table
 from operators.dedup.stage import Dedup, DedupConfig
+from pipelines.engine import RayEngine
 from tests.operators.dedup.dedup_corpus import instructions, table
 
 data = table(instructions(600, seed=11))
@@ -25,7 +26,7 @@ cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_
 cluster.add_node(num_cpus=1)
 try:
     ray.init(address=cluster.address, log_to_driver=False)
-    out = Dedup(DedupConfig(num_partitions=2), StageContext("dedup")).apply(ray.data.from_arrow(data).repartition(4))
+    out = Dedup(DedupConfig(band_groups=2), StageContext("dedup")).apply(ray.data.from_arrow(data).repartition(4), RayEngine())
     out = pa.concat_tables([ray.get(r) for r in out.to_arrow_refs()])
     kept = lambda t: sorted(t.filter(t.column("reason").is_null()).column("source").to_pylist())
     print(json.dumps({"same": kept(out) == kept(local), "rows": out.num_rows, "removed": local.num_rows - len(kept(local))}))

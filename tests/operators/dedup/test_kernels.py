@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from operators.dedup import columns, kernels, local, lsh, minhash, text
+from operators.dedup import columns, graph, kernels, lsh, minhash, text
 
 pytestmark = pytest.mark.skipif(not kernels.ENABLED, reason="numba kernels disabled")
 
@@ -85,5 +85,5 @@ def test_bucket_pairs(numpy_twins):
         keys = rng.integers(0, int(rng.integers(1, 60)), size).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         ranks = rng.choice(5 * size, size, replace=False).astype(np.int64)
         bucket, window = int(rng.integers(2, 20)), int(rng.integers(1, 6))
-        fast, slow = numpy_twins(lambda: local._group_pairs(keys, ranks, bucket, window))
+        fast, slow = numpy_twins(lambda: graph.group_pairs(keys, ranks, bucket, window))
         assert set(map(tuple, fast.tolist())) == set(map(tuple, slow.tolist())), trial

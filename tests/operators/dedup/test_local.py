@@ -1,21 +1,12 @@
 """The in-process dedup (benchmark, quality test, small jobs): batch size and empty rows change nothing."""
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.dedup import local
 from operators.dedup.stage import Dedup, DedupConfig
 from tests.operators.dedup.dedup_corpus import instructions, table
-
-
-def test_take_rows_across_chunks_equals_a_plain_take():
-    column = pa.chunked_array([pa.array([], pa.string()), pa.array(["a", "b", "c"]), pa.array(["d"]),
-                               pa.array([], pa.string()), pa.array(["e", None, "g"])])
-    rows = np.array([0, 2, 3, 5, 6], np.int64)
-    assert local._take_rows(column, rows).to_pylist() == column.take(pa.array(rows)).to_pylist()
-    assert local._take_rows(column, np.array([], np.int64)).to_pylist() == []
 
 
 def kept_and_removed(out: pa.Table) -> tuple[list, list]:

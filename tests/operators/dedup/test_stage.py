@@ -12,6 +12,7 @@ from operators.base import StageContext
 from operators.dedup.index import read_index_table
 from operators.dedup.stage import Dedup, DedupConfig
 from operators.schema import make_record, records_to_table
+from pipelines.engine import RayEngine
 from tests.operators.dedup.dedup_corpus import instructions, table
 
 
@@ -19,7 +20,7 @@ def run(ray, data: pa.Table, blocks: int = 1, **config) -> tuple[pa.Table, Dedup
     op = Dedup(DedupConfig(**config), StageContext("dedup"))
     ds = ray.data.from_arrow(data)
     ds = ds.repartition(blocks) if blocks > 1 else ds
-    out = op.apply(ds)
+    out = op.apply(ds, RayEngine())
     return pa.concat_tables([ray.get(ref) for ref in out.to_arrow_refs()]), op
 
 
@@ -72,10 +73,10 @@ def test_instruction_and_input_must_both_be_near_duplicates(ray_session):
     assert out.column("reason").null_count == 4
 
 
-def test_same_kept_rows_for_one_block_and_many(ray_session):
+def test_same_kept_rows_for_one_block_and_many_and_band_groups(ray_session):
     data = table(instructions(1500, seed=3))
     one, _ = run(ray_session, data, blocks=1)
-    many, _ = run(ray_session, data, blocks=9, num_partitions=3)
+    many, _ = run(ray_session, data, blocks=9, band_groups=3)
     assert kept_ids(one) == kept_ids(many)
     assert one.column("detail").to_pylist() != [None] * one.num_rows
     assert sorted(one.column("detail").drop_null().to_pylist()) == sorted(many.column("detail").drop_null().to_pylist())
