@@ -55,6 +55,24 @@ def run_cli(raw: dict, workdir: Path) -> dict:
     return {"wall_s": round(wall, 1), "cpu_s": round(usage.cpu_s, 1), "peak_rss_mb": usage.peak_mb}
 
 
+def datatrove_cpu(workdir: Path) -> float | None:
+    """CPU seconds of DataTrove's local executor on both languages' rows (None: not installed)."""
+    python = os.environ.get("DATATROVE_PYTHON") or sys.executable
+    if subprocess.run([python, "-c", "import datatrove"], capture_output=True).returncode:
+        return None
+    total = 0.0
+    for lang in FIELDS:
+        proc = subprocess.Popen([python, str(REPO / "benchmarks" / "datatrove_run.py"), str(PARALLEL), lang,
+                                 str(workdir / f"datatrove-{lang}")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        with TreeUsage(proc.pid) as usage:
+            _, err = proc.communicate()
+        if proc.returncode:
+            sys.exit(f"datatrove run failed:\n{err[-3000:]}")
+        total += usage.cpu_s
+    return total
+
+
 def operators_cpu(raws: list[dict]) -> tuple[float, int]:
     """CPU seconds of the read and every stage of each config, in this process, on the same rows."""
     import pyarrow as pa
@@ -119,11 +137,17 @@ def main() -> None:
                                      for lang, fields in FIELDS.items()])
     print(f"operators in process: {op_cpu:.1f} CPU-s for {op_rows} rows out", flush=True)
     one, top = results[min(results)], results[max(results)]
+    with tempfile.TemporaryDirectory(prefix="bench-datatrove-") as tmp:
+        peer = datatrove_cpu(Path(tmp))
+    if peer is not None:
+        print(f"datatrove local executor: {peer:.1f} CPU-s; ours {one['cpu_s']} CPU-s "
+              f"({peer / one['cpu_s']:.2f}x less)", flush=True)
     print(figures_line({"rows": one["rows"], "rows_per_s": one["rows_per_s"], "cpu_s": one["cpu_s"],
                         "operators_cpu_s": round(op_cpu, 1), "overhead_ratio": round(one["cpu_s"] / op_cpu, 2),
                         "small_run_s": small_run["wall_s"], f"rows_{max(results)}x": top["rows"],
                         f"rows_per_s_{max(results)}x": top["rows_per_s"], "peak_rss_mb_1x": one["peak_rss_mb"],
-                        f"peak_rss_mb_{max(results)}x": top["peak_rss_mb"]}))
+                        f"peak_rss_mb_{max(results)}x": top["peak_rss_mb"],
+                        "datatrove_cpu_s": round(peer, 1) if peer is not None else "not_installed"}))
 
 
 if __name__ == "__main__":

@@ -51,9 +51,13 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
                                            "excludes": [".venv", ".git", "out", "benchmarks/out", "*.gguf"]}
         ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
     else:
-        pythonpath = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)
+        # Workers inherit the driver's environment: no job runtime_env, so the workers Ray starts with
+        # the node are used at once instead of a second set started for the runtime env.
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if REPO_ROOT not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [REPO_ROOT, *paths] if p)
         ray.init(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, logging_level=logging.WARNING)
+                 logging_level=logging.WARNING)
 
 
 def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:

@@ -24,6 +24,14 @@ def config(data_dir, out):
             "output": {"uri": str(out), "shard_rows": 500}, "ray": {"batch_rows": 100}, "stages": ["normalize"]}
 
 
+def run_on_cluster(raw, nodes: int) -> dict:
+    result = subprocess.run([sys.executable, str(REPO / "tests/support/cluster_run.py"), json.dumps(raw), str(nodes)],
+                            capture_output=True, text=True, timeout=900, env={**os.environ, "RAY_ADDRESS": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("MANIFEST="))
+    return json.loads(line[len("MANIFEST="):])
+
+
 def rows_by_id(out):
     return sorted((r["id"], r["source"], r["output"]) for r in published_rows(out))
 
@@ -31,15 +39,38 @@ def rows_by_id(out):
 @pytest.mark.usefixtures("ray_session")
 def test_two_node_cluster_publishes_the_same_rows(data_dir, tmp_path):
     local = run(config(data_dir, tmp_path / "local"))
-    result = subprocess.run([sys.executable, str(REPO / "tests/support/two_node_run.py"),
-                             json.dumps(config(data_dir, tmp_path / "cluster"))],
-                            capture_output=True, text=True, timeout=900, env={**os.environ, "RAY_ADDRESS": ""})
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("MANIFEST="))
-    manifest = json.loads(line[len("MANIFEST="):])
+    manifest = run_on_cluster(config(data_dir, tmp_path / "cluster"), nodes=2)
     assert manifest["nodes"] == 2
     assert manifest["counts"] == local["counts"]
     assert rows_by_id(tmp_path / "cluster") == rows_by_id(tmp_path / "local")
+
+
+def curate_config(data_dir, out):
+    """configs/curate.yaml on the GPT-4 English sample (its exact duplicates give dedup work)."""
+    import yaml
+    raw = yaml.safe_load((REPO / "configs/curate.yaml").read_text())
+    raw["inputs"] = [{"uri": str(data_dir / "gpt4-llm-samples/alpaca_gpt4_en_sample.json")}]
+    raw["output"] = {"uri": str(out), "shard_rows": 300}
+    raw["ray"] = {"batch_rows": 128}
+    return raw
+
+
+def shard_lines(out, kind):
+    manifest = json.loads((out / "_manifest.json").read_text())
+    return [json.dumps(r, sort_keys=True) for r in published_rows(out, kind)], manifest
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_three_node_cluster_curates_to_the_same_shard_contents(data_dir, tmp_path):
+    run(curate_config(data_dir, tmp_path / "local"))
+    manifest = run_on_cluster(curate_config(data_dir, tmp_path / "cluster"), nodes=3)
+    assert manifest["nodes"] == 3
+    local_rows, local_manifest = shard_lines(tmp_path / "local", "shards")
+    cluster_rows, _ = shard_lines(tmp_path / "cluster", "shards")
+    assert cluster_rows == local_rows  # same rows in the same order
+    assert sorted(shard_lines(tmp_path / "cluster", "rejects")[0]) == sorted(shard_lines(tmp_path / "local", "rejects")[0])
+    assert manifest["stages"] == local_manifest["stages"]
+    assert dict(manifest["stages"][-1]["reasons"]).get("exact_duplicate", 0) > 0
 
 
 def _ray(*args, env, timeout=300):
