@@ -20,7 +20,8 @@ def main() -> None:
     from pipelines.runner import run_pipeline
 
     raw = json.loads(sys.argv[1])
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": 500 * 2**20})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": 500 * 2**20,
+                                                           "include_dashboard": False})
     for _ in range(int(sys.argv[2]) - 1 if len(sys.argv) > 2 else 1):
         cluster.add_node(num_cpus=2, object_store_memory=500 * 2**20)
     try:
