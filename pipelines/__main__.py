@@ -24,8 +24,11 @@ class _InputAction(argparse.Action):
         elif not inputs:
             parser.error("--fields applies to the --input before it: give --input URI first")
         else:
-            from pipelines.config import parse_fields
-            inputs[-1]["fields"] = parse_fields(value)
+            from pipelines.config import ConfigError, parse_fields
+            try:
+                inputs[-1]["fields"] = parse_fields(value)
+            except ConfigError as err:
+                parser.error(str(err))
         namespace.inputs = inputs
 
 

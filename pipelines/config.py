@@ -84,9 +84,9 @@ def load_config(path: str, overrides: list[str] = (), inputs: list[dict[str, Any
                 output: Optional[str] = None) -> tuple[PipelineConfig, dict[str, Any]]:
     """(validated config, the raw config before interpolation: safe to hash and to print)."""
     raw = read_yaml(path)
-    for item in overrides:
-        apply_override(raw, item, path)
     replace_inputs(raw, inputs)
+    for item in overrides:  # after --input, so that `--set inputs.0.lang=zh` applies to it
+        apply_override(raw, item, path)
     if output:
         raw.setdefault("output", {})
         if isinstance(raw["output"], dict):

@@ -44,12 +44,12 @@ def load_multi(path: str, overrides: list[str] = (), inputs: list[dict[str, Any]
     for index, entry in enumerate(entries):
         where = f"{path}: pipelines.{index}"
         raw = _entry(entry, path, where)
+        replace_inputs(raw, inputs)
         _merge(raw, copy.deepcopy(top.get("override") or {}))
         for key, value in ((entry.get("set") or {}) if isinstance(entry, dict) else {}).items():
             apply_override(raw, f"{key}={_yaml_scalar(value)}", where)
         for item in overrides:
             apply_override(raw, item, where)
-        replace_inputs(raw, inputs)
         if output:
             raw.setdefault("output", {})["uri"] = storage.join(output, str(raw.get("name", index)))
         cfg = validate(interpolate(copy.deepcopy(raw), where), where)
