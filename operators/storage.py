@@ -15,10 +15,6 @@ import pyarrow.fs as pafs
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
 
 
-class StorageError(RuntimeError):
-    pass
-
-
 def is_remote(uri: str) -> bool:
     return uri.startswith(REMOTE_SCHEMES)
 

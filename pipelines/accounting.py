@@ -13,7 +13,7 @@ import pyarrow as pa
 import ray
 
 from operators.base import StageCount, count_stage
-from pipelines.errors import AccountingError  # noqa: F401 (re-exported)
+from pipelines.errors import AccountingError
 
 
 @ray.remote(num_cpus=0)

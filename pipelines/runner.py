@@ -21,7 +21,8 @@ from operators import storage
 from pipelines.io import publish
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
 from pipelines.io.records import READ_STAGE, check_readable
-from pipelines.io.sink import STAGING, ShardSink, collect, llm_usage
+from pipelines.io.layout import STAGING
+from pipelines.io.sink import ShardSink, collect, llm_usage
 from pipelines.preflight import check_before_work
 from pipelines.stages import apply_stage, merge_global_counts
 

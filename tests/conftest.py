@@ -28,7 +28,7 @@ def pytest_sessionfinish(session, exitstatus):
         return
     skipped = len(reporter.stats.get("skipped", []))
     if skipped > int(limit):
-        reporter.write_line(f"FAILED: {skipped} tests skipped, INSTRUCTPIPE_MAX_SKIPS={limit} (reasons above)", red=True)
+        reporter.write_line(f"FAILED: {skipped} tests skipped, INSTRUCTPIPE_MAX_SKIPS={limit} (their reasons: short test summary)", red=True)
         session.exitstatus = 1
 
 

@@ -57,10 +57,6 @@ class Verdict:
     converted: tuple[str, ...] = ()  # fields converted Traditional -> Simplified
 
 
-def has_language(text: str) -> bool:
-    return identify(text)[0] != UND
-
-
 def check_row(source: dict[str, str], translated: dict[str, str], target: str,
               cfg: TranslationQAConfig, source_lang: str = "") -> Verdict:
     """`translated` is modified in place when Traditional characters are converted."""

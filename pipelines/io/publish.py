@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import pyarrow.parquet as pq
 
 from operators import storage
-from pipelines.io.layout import MANIFEST, STAGING, read_manifest  # noqa: F401 (re-exported)
+from pipelines.io.layout import MANIFEST, STAGING
 
 ALPACA_FIELDS = ("instruction", "input", "output")
 

@@ -16,7 +16,7 @@ from ray.data.datasource import Datasource, ReadTask
 from operators.schema import REJECT_SCHEMA, records_to_table
 from operators import storage
 from pipelines.io import formats
-from pipelines.io.errors import InputError  # noqa: F401 (re-exported)
+from pipelines.io.errors import InputError
 from pipelines.io.records import READ_STAGE, to_rows
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".arrow", ".jsonl.bz2",

@@ -18,7 +18,6 @@ from operators.llm.accounting import add_row as add_llm_usage, merge as merge_ll
 from operators.schema import RECORD_FIELDS, REJECT_FIELDS, conform, update_meta, RECORD_SCHEMA, REJECT_SCHEMA
 from operators import storage
 
-from pipelines.io.layout import MANIFEST, STAGING  # noqa: F401 (re-exported)
 SUFFIX = {"jsonl": ".jsonl.gz", "parquet": ".parquet"}
 
 
