@@ -109,3 +109,27 @@ def test_gpt4_llm_as_documented_against_a_misbehaving_server(data_dir, tmp_path)
         assert manifest["counts"]["output"] > 0
         assert (out / name / "_llm_cache").is_dir()  # the response cache follows --output
     assert "Traceback" not in err
+
+
+def test_identical_rerun_publishes_byte_identical_shards_and_keeps_the_cost(tmp_path):
+    alpaca = tmp_path / "alpaca_data.json"
+    alpaca.write_text(json.dumps([{"instruction": f"Give {n} reasons to learn to swim.", "input": "",
+                                   "output": ""} for n in range(2, 14)]))
+    out = tmp_path / "release"
+    manifests = []
+    with FakeOpenAI(latency_s=0.01) as server:
+        for _ in range(2):
+            code, _, _, err = cli("run", "configs/gpt4_alpaca_en.yaml", "--input", str(alpaca), "--output", str(out),
+                                  "--set", f"endpoint.base_url={server.url}", "endpoint.num_actors=1",
+                                  "endpoint.rpm=null", "endpoint.tpm=null", env={"OPENAI_API_KEY": ""})
+            assert code == 0, err[-3000:]
+            manifests.append(json.loads((out / "_manifest.json").read_text()))
+        assert server.total == 12  # the rerun asked nothing
+    first, again = manifests
+    assert [(s["path"], s["sha256"]) for s in again["shards"] + again["rejects"] + again["exports"]] == \
+        [(s["path"], s["sha256"]) for s in first["shards"] + first["rejects"] + first["exports"]]
+    paid, replayed = first["llm"]["generate_response"], again["llm"]["generate_response"]
+    assert paid["requests"] == 12 and paid["cached"] == 0 and paid["cost_usd"] > 0
+    assert replayed["requests"] == 0 and replayed["cached"] == 12 and replayed["cost_usd"] == 0
+    assert replayed["answers_cost_usd"] == paid["answers_cost_usd"] == paid["cost_usd"]
+    assert replayed["answers_completion_tokens"] == paid["completion_tokens"] > 0
