@@ -65,7 +65,7 @@ def test_every_row_failing_at_read_is_an_error_not_an_empty_release(tmp_path):
     config.write_text(MAPPED_CONFIG.format(uri=tmp_path / "configured.jsonl", out=tmp_path / "unused"))
     out = tmp_path / "out"
     code, _, _, err = cli("run", str(config), "--input", write_jsonl(tmp_path / "qa.jsonl", QA), "--output", str(out))
-    assert code == 2
+    assert code == 2, err[-3000:]
     assert "missing_field:instruction" in err and "--fields" in err
     assert not (out / "_manifest.json").exists()
 
