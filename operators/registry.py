@@ -1,4 +1,8 @@
-"""Operator name -> class, for configs. Operators register themselves with `@register`."""
+"""Operator name -> class, for configs. Operators register themselves with `@register`.
+
+Built-in operators are imported on first lookup of their name only, so that validating a config
+imports what the config uses and nothing else (the CLI's `validate` stays fast).
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,17 +11,16 @@ from operators.base import Operator
 
 _REGISTRY: dict[str, type[Operator]] = {}
 
-# Modules imported on first lookup so that every built-in operator is known to configs.
-BUILTIN_MODULES = (
-    "operators.normalize",
-    "operators.generate",
-    "operators.filters.language",
-    "operators.filters.length",
-    "operators.filters.instruction",
-    "operators.filters.response",
-    "operators.dedup.stage",
-    "operators.translate",
-)
+BUILTIN_MODULES = {
+    "normalize": "operators.normalize",
+    "generate_response": "operators.generate",
+    "language_filter": "operators.filters.language",
+    "length_filter": "operators.filters.length",
+    "instruction_filter": "operators.filters.instruction",
+    "response_filter": "operators.filters.response",
+    "dedup": "operators.dedup.stage",
+    "translate": "operators.translate",
+}
 
 
 def register(cls: type[Operator]) -> type[Operator]:
@@ -27,19 +30,11 @@ def register(cls: type[Operator]) -> type[Operator]:
     return cls
 
 
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-
-
 def get_operator(name: str) -> type[Operator]:
-    _load_builtins()
+    if name not in _REGISTRY and name in BUILTIN_MODULES:
+        importlib.import_module(BUILTIN_MODULES[name])
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown operator {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def operator_names() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+        known = sorted(set(BUILTIN_MODULES) | set(_REGISTRY))
+        raise KeyError(f"unknown operator {name!r}; known: {', '.join(known)}") from None

@@ -11,13 +11,8 @@ import posixpath
 from typing import IO, Iterator
 
 import pyarrow.fs as pafs
-import smart_open
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
-
-
-class StorageError(RuntimeError):
-    pass
 
 
 def is_remote(uri: str) -> bool:
@@ -76,6 +71,7 @@ def list_files(uri: str) -> list[tuple[str, int]]:
 
 def open_read(uri: str, binary: bool = True) -> IO:
     """Open for streaming reads; `.gz`/`.bz2`/`.zst` are decompressed by suffix."""
+    import smart_open  # here, not at the top: it takes 0.5 s to import and the CLI's checks need none of it
     return smart_open.open(uri, "rb" if binary else "r", encoding=None if binary else "utf-8")
 
 
@@ -124,5 +120,6 @@ def open_write(uri: str, binary: bool = False) -> IO:
     """Streaming write (multipart on S3: nothing is visible until the handle closes cleanly)."""
     if not is_remote(uri):
         os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+    import smart_open
     return smart_open.open(uri, "wb" if binary else "w", encoding=None if binary else "utf-8",
                            compression="disable")

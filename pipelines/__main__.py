@@ -1,28 +1,55 @@
-"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT`."""
+"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT`.
+
+`validate`, `inspect` and `--help` never import Ray: only `run` does, after every check has passed.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import sys
 
-EXIT_USAGE = 2
+from pipelines.errors import EXIT_USAGE, report
+
+INTERRUPTED = 130
+
+
+class _InputAction(argparse.Action):
+    """`--input URI` appends an input; `--fields a=b,...` gives the mapping of the input before it."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        inputs = getattr(namespace, "inputs", None) or []
+        if option_string == "--input":
+            inputs.append({"uri": value})
+        elif not inputs:
+            parser.error("--fields applies to the --input before it: give --input URI first")
+        else:
+            from pipelines.config import ConfigError, parse_fields
+            try:
+                inputs[-1]["fields"] = parse_fields(value)
+            except ConfigError as err:
+                parser.error(str(err))
+        namespace.inputs = inputs
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config")
+    parser.add_argument("--input", action=_InputAction, dest="inputs", default=[], metavar="URI",
+                        help="input URI (repeatable); replaces the config's inputs and their field mapping")
+    parser.add_argument("--fields", action=_InputAction, dest="inputs", metavar="FIELD=SOURCE,...",
+                        help="field mapping of the --input before it, e.g. instruction=question,output=answer")
+    parser.add_argument("--output", help="output URI; replaces the config's")
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="instructpipe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="instructpipe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline config")
-    run.add_argument("config")
-    run.add_argument("--input", action="append", default=[], help="input URI (repeatable); replaces the config's")
-    run.add_argument("--output", help="output URI; replaces the config's")
-    run.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    _config_options(run)
     run.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     run.add_argument("--json", action="store_true", help="print the manifest as JSON at the end")
-    val = sub.add_parser("validate", help="check a config without running it")
-    val.add_argument("config")
-    val.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    _config_options(sub.add_parser("validate", help="check a config and its inputs, output and endpoint; run nothing"))
     ins = sub.add_parser("inspect", help="summarise a published output")
     ins.add_argument("output")
     return parser.parse_args(argv)
@@ -31,72 +58,58 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from pipelines.accounting import AccountingError
-    from pipelines.config import ConfigError, load_config
-    from pipelines.io.readers import InputError
-    from operators.llm.endpoint import ConfigurationError
-    from pipelines.local_llm import LocalLLMUnavailable, LocalServerError
     try:
         if args.command == "inspect":
             return inspect(args.output)
-        from pipelines import multi
-        if multi.is_multi(args.config):  # a `pipelines:` list (configs/gpt4_llm.yaml)
-            return multi.cli(args)
-        cfg, raw = load_config(args.config, args.overrides, getattr(args, "input", []), getattr(args, "output", None))
-        if args.command == "validate":
-            print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")
-            return 0
-        return run(cfg, raw, args)
-    except (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError) as err:
-        print(f"error: {err}; nothing was published", file=sys.stderr)
-        return EXIT_USAGE
-    except LocalServerError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except AccountingError as err:
-        print(f"error: {err}; nothing was published", file=sys.stderr)
-        return 1
-    except Exception as err:  # a failed run: one clear line (the traceback with INSTRUCTPIPE_DEBUG=1)
-        cause = root_cause(err)
-        if isinstance(cause, (ConfigError, InputError, ConfigurationError)):
-            print(f"error: {cause}; nothing was published", file=sys.stderr)
-            return EXIT_USAGE
-        if os.environ.get("INSTRUCTPIPE_DEBUG"):
-            raise
-        print(f"error: the run failed, nothing was published: {type(cause).__name__}: {cause}", file=sys.stderr)
-        return 1
+        return configured(args)
+    except KeyboardInterrupt:
+        print("interrupted: nothing new was published (the previous release, if any, is untouched); "
+              "run the same command again to resume: answers already received are cached", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as err:
+        return report(err)
 
 
-def root_cause(err: BaseException) -> BaseException:
-    """The user's exception inside Ray's wrappers (RayTaskError and friends)."""
-    seen = set()
-    while id(err) not in seen:
-        seen.add(id(err))
-        inner = getattr(err, "cause", None) or err.__cause__
-        if not isinstance(inner, BaseException):
-            return err
-        err = inner
-    return err
-
-
-def run(cfg, raw, args) -> int:
-    from pipelines.card import summary_table
+def configured(args: argparse.Namespace) -> int:
+    """`run` / `validate` of one config or of a multi-pipeline config."""
+    from pipelines import multi
+    from pipelines.config import load_config
+    from pipelines.preflight import check_before_work
+    if multi.is_multi(args.config):  # a `pipelines:` list (configs/gpt4_llm.yaml)
+        loaded = multi.load_multi(args.config, args.overrides, args.inputs, args.output)
+    else:
+        loaded = [load_config(args.config, args.overrides, args.inputs, args.output)]
+    for cfg, _ in loaded:
+        check_before_work(cfg, list_remote=args.command == "run")
+    if args.command == "validate":
+        for cfg, _ in loaded:
+            print(f"{args.config}: {cfg.name}: ok ({len(cfg.stages)} stages: "
+                  f"{', '.join(s.name for s in cfg.stages) or '-'}) -> {cfg.output.uri}")
+        return 0
     from pipelines.runner import run_pipeline
-    manifest = run_pipeline(cfg, raw, address=args.address)
+    for cfg, raw in loaded:  # each pipeline's summary as soon as it ends
+        print_summary(cfg, run_pipeline(cfg, raw, address=args.address), args.json, len(loaded) > 1)
+    return 0
+
+
+def print_summary(cfg, manifest: dict, as_json: bool, heading: bool) -> None:
+    from pipelines.card import summary_table
+    if heading:
+        print(f"== {cfg.name}")
     print(summary_table(manifest))
     print(f"published {cfg.output.uri} (run {manifest['run_id']}, {manifest['elapsed_s']} s)")
     budget = sum(s["reasons"].get("budget_exhausted", 0) for s in manifest["stages"])
     if budget:
         print(f"budget reached: {budget} row(s) were not sent (rejects reason budget_exhausted); raise "
               f"endpoint.max_cost_usd / max_requests and rerun to resume: cached answers are free")
-    if args.json:
+    if as_json:
         print(json.dumps(manifest, ensure_ascii=False))
-    return 0
+    sys.stdout.flush()
 
 
 def inspect(output: str) -> int:
     from pipelines.card import summary_table
-    from pipelines.io.publish import read_manifest
+    from pipelines.io.layout import read_manifest
     try:
         manifest = read_manifest(output)
     except FileNotFoundError as err:

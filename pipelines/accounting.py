@@ -13,10 +13,7 @@ import pyarrow as pa
 import ray
 
 from operators.base import StageCount, count_stage
-
-
-class AccountingError(RuntimeError):
-    """Rows were lost or duplicated somewhere: the run must not publish."""
+from pipelines.errors import AccountingError
 
 
 @ray.remote(num_cpus=0)

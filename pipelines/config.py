@@ -80,20 +80,38 @@ class PipelineConfig(_Strict):
     local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
 
 
-def load_config(path: str, overrides: list[str] = (), inputs: list[str] = (),
+def load_config(path: str, overrides: list[str] = (), inputs: list[dict[str, Any] | str] = (),
                 output: Optional[str] = None) -> tuple[PipelineConfig, dict[str, Any]]:
     """(validated config, the raw config before interpolation: safe to hash and to print)."""
     raw = read_yaml(path)
-    for item in overrides:
+    replace_inputs(raw, inputs)
+    for item in overrides:  # after --input, so that `--set inputs.0.lang=zh` applies to it
         apply_override(raw, item, path)
-    if inputs:
-        template = (raw.get("inputs") or [{}])[0] if isinstance(raw.get("inputs"), list) else {}
-        raw["inputs"] = [{**(template if isinstance(template, dict) else {}), "uri": uri} for uri in inputs]
     if output:
         raw.setdefault("output", {})
         if isinstance(raw["output"], dict):
             raw["output"]["uri"] = output
     return validate(interpolate(copy.deepcopy(raw), path), path), raw
+
+
+def replace_inputs(raw: dict[str, Any], inputs: list[dict[str, Any] | str]) -> None:
+    """`--input` replaces the config's inputs. The config's field mapping describes its own files and
+    is dropped; the rows' language (`inputs[].lang`) is kept, since the pipeline is built for it."""
+    if not inputs:
+        return
+    configured = raw.get("inputs") if isinstance(raw.get("inputs"), list) else []
+    first = configured[0] if configured and isinstance(configured[0], dict) else {}
+    keep = {"lang": first["lang"]} if "lang" in first else {}
+    raw["inputs"] = [{**keep, **(item if isinstance(item, dict) else {"uri": item})} for item in inputs]
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """`instruction=q,output=a` -> {"instruction": "q", "output": "a"}."""
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if not pairs or any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ConfigError(f"--fields {text!r}: expected FIELD=SOURCE[,FIELD=SOURCE...], "
+                          f"e.g. instruction=question,output=answer")
+    return {k.strip(): v.strip() for k, v in pairs}
 
 
 def read_yaml(path: str) -> dict[str, Any]:
@@ -159,6 +177,9 @@ def interpolate(value: Any, path: str, where: str = "") -> Any:
 
 
 def validate(raw: dict[str, Any], path: str) -> PipelineConfig:
+    if not raw.get("inputs"):
+        raise ConfigError(f"{path}: this config reads no data of its own: give it with --input URI "
+                          f"(and --fields instruction=...,output=... for fields other than instruction/input/output)")
     data = dict(raw)
     data["stages"] = [_stage(item, i, path) for i, item in enumerate(raw.get("stages") or [])]
     _name_stages(data["stages"])

@@ -19,7 +19,8 @@ import copy
 import os
 from typing import Any, Optional
 
-from pipelines.config import ConfigError, PipelineConfig, apply_override, interpolate, read_yaml, validate
+from pipelines.config import (ConfigError, PipelineConfig, apply_override, interpolate, read_yaml, replace_inputs,
+                              validate)
 from operators import storage
 
 
@@ -30,7 +31,7 @@ def is_multi(path: str) -> bool:
         return False
 
 
-def load_multi(path: str, overrides: list[str] = (), inputs: list[str] = (),
+def load_multi(path: str, overrides: list[str] = (), inputs: list[dict[str, Any]] = (),
                output: Optional[str] = None) -> list[tuple[PipelineConfig, dict[str, Any]]]:
     top = read_yaml(path)
     entries = top.get("pipelines")
@@ -43,14 +44,12 @@ def load_multi(path: str, overrides: list[str] = (), inputs: list[str] = (),
     for index, entry in enumerate(entries):
         where = f"{path}: pipelines.{index}"
         raw = _entry(entry, path, where)
+        replace_inputs(raw, inputs)
         _merge(raw, copy.deepcopy(top.get("override") or {}))
         for key, value in ((entry.get("set") or {}) if isinstance(entry, dict) else {}).items():
             apply_override(raw, f"{key}={_yaml_scalar(value)}", where)
         for item in overrides:
             apply_override(raw, item, where)
-        if inputs:
-            template = raw.get("inputs")[0] if isinstance(raw.get("inputs"), list) and raw["inputs"] else {}
-            raw["inputs"] = [{**(template if isinstance(template, dict) else {}), "uri": uri} for uri in inputs]
         if output:
             raw.setdefault("output", {})["uri"] = storage.join(output, str(raw.get("name", index)))
         cfg = validate(interpolate(copy.deepcopy(raw), where), where)
@@ -99,22 +98,3 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> None:
 def _yaml_scalar(value: Any) -> str:
     import yaml
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-
-
-def cli(args) -> int:
-    """`run` / `validate` of a multi-pipeline config (called by pipelines.__main__)."""
-    loaded = load_multi(args.config, args.overrides, getattr(args, "input", []), getattr(args, "output", None))
-    if args.command == "validate":
-        for cfg, _ in loaded:
-            print(f"{args.config}: {cfg.name}: ok ({len(cfg.stages)} stages: "
-                  f"{', '.join(s.name for s in cfg.stages) or '-'}) -> {cfg.output.uri}")
-        return 0
-    import json
-    from pipelines.card import summary_table
-    for manifest, (cfg, _) in zip(run_multi(loaded, address=args.address), loaded):
-        print(f"== {cfg.name}")
-        print(summary_table(manifest))
-        print(f"published {cfg.output.uri} (run {manifest['run_id']}, {manifest['elapsed_s']} s)")
-        if args.json:
-            print(json.dumps(manifest, ensure_ascii=False))
-    return 0

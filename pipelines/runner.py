@@ -20,8 +20,10 @@ from pipelines.config import PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
-from pipelines.io.records import READ_STAGE
-from pipelines.io.sink import STAGING, ShardSink, collect, llm_usage
+from pipelines.io.records import READ_STAGE, check_readable
+from pipelines.io.layout import STAGING
+from pipelines.io.sink import ShardSink, collect, llm_usage
+from pipelines.preflight import check_before_work
 from pipelines.stages import apply_stage, merge_global_counts
 
 log = logging.getLogger("instructpipe")
@@ -61,18 +63,22 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
 
 
 def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
+    """Checks first (inputs, output, endpoint), then the embedded server if wanted, then Ray."""
+    check_before_work(cfg, list_remote=True)
+    files = list_inputs(cfg)
     if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
         with local_llm.managed_server(cfg.local_llm) as server:
-            return _run(cfg, raw, address, server)
-    return _run(cfg, raw, address)
+            return _run(cfg, raw, files, address, server)
+    return _run(cfg, raw, files, address)
 
 
-def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None,
+def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], address: Optional[str] = None,
          server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     started = time.monotonic()
-    files = list_inputs(cfg)
     chash = config_hash(raw)
     run_id = hashlib.sha256(f"{chash}\0{content_fingerprint(files)}".encode()).hexdigest()[:16]
+    settings = run_settings(cfg, server)
+    preflight(cfg, settings)
     ensure_ray(cfg, address)
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
@@ -83,8 +89,6 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
         storage.delete(staging)
 
     ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
-    settings = run_settings(cfg, server)
-    preflight(cfg, settings)
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
@@ -101,6 +105,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
     stages = verify(stage_names, totals, written, rejects_per_stage)
+    check_readable(stages[0])
     if server is not None:
         server.ensure_alive()
 

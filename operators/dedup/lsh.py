@@ -81,9 +81,3 @@ def band_keys_numpy(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray
                 h += cols[field, col]
         out[lo:lo + step] = _fmix64(h)
     return out
-
-
-def exact_bucket(exact_keys) -> np.ndarray:
-    """64-bit bucket of each exact key (its first 8 bytes; the band keys are mixed, so a clash
-    between the two kinds is a 2^-64 event and is caught by comparing the full key)."""
-    return np.array([int.from_bytes(k[:8], "little") for k in exact_keys], dtype=np.uint64)

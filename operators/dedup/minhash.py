@@ -143,28 +143,9 @@ class MinHasher:
 NO_SET = np.uint32(0xFFFFFFFF)  # length marker: shingle set too large, use the estimate
 
 
-def parse_sets(blob: bytes, fields: int) -> list[np.ndarray | None]:
-    values = np.frombuffer(blob, dtype=np.uint32)
-    sets, pos = [], 0
-    for _ in range(fields):
-        n = int(values[pos])
-        if n == NO_SET:
-            sets.append(None)
-            pos += 1
-        else:
-            sets.append(values[pos + 1:pos + 1 + n])
-            pos += 1 + n
-    return sets
-
-
 def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.unique(a), np.unique(b)
     if not len(a) and not len(b):
         return 1.0
     inter = len(np.intersect1d(a, b, assume_unique=True))
     return inter / (len(a) + len(b) - inter)
-
-
-def jaccard_estimate(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Share of agreeing signature values, row by row (datasketch's MinHash.jaccard)."""
-    return (left == right).mean(axis=-1)

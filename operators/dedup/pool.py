@@ -10,7 +10,7 @@ Candidate recall depends on the LSH threshold: ROUGE-L 0.7 pairs usually have a 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -129,19 +129,6 @@ class DedupPool:
         pool.add(table.column("id").to_pylist(), None,
                  raw.reshape(-1, fields, params["num_perm"])[:, field, :])
         return pool
-
-
-def iter_novel(pool: DedupPool, rows: Iterable[tuple[str, str]], max_rouge: float = 0.7,
-               batch: int = 256) -> Iterable[tuple[str, str, bool]]:
-    """Stream (id, text, added) over many rows, signing `batch` texts at a time."""
-    chunk: list[tuple[str, str]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == batch:
-            yield from _flush(pool, chunk, max_rouge)
-            chunk = []
-    if chunk:
-        yield from _flush(pool, chunk, max_rouge)
 
 
 def _flush(pool, chunk, max_rouge):

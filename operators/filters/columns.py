@@ -33,7 +33,7 @@ LOWER_EXPANDS = "".join(c for c in map(chr, range(0x80, 0x10000)) if len(c.lower
 def field_array(batch: pa.Table, name: str, optional: bool = False) -> tuple[pa.Array, list[str | None] | None]:
     """(string array with nulls read as "", problems or None when no row has one).
 
-    Same rules as `common.read_field`: a missing column or a null value is `missing_field:<name>` unless
+    Same rules as `tests/operators/filters/reference.read_field`: a missing column or a null value is `missing_field:<name>` unless
     `optional`; a column that is not a string column is `wrong_type:<name>` for every non-null value.
     """
     n = batch.num_rows
@@ -64,7 +64,7 @@ def first_problem(n: int, *problem_lists: list[str | None] | None) -> list[str |
 
 
 def row_lang_array(batch: pa.Table, default: str | None) -> pa.Array:
-    """`common.row_langs` as an array: normalised `lang` column, else `default`, else ""."""
+    """`reference.row_langs` (tests) as an array: normalised `lang` column, else `default`, else ""."""
     fallback = normalize_lang(default) if default else ""
     n = batch.num_rows
     if "lang" not in batch.column_names or batch.column("lang").type not in STRING_TYPES or not n:
@@ -84,7 +84,7 @@ def count_han(array: pa.Array) -> pa.Array:
 
 
 def guess_lang_array(array: pa.Array) -> pa.Array:
-    """`common.guess_lang_by_script` per row: "zh" when Han >= 30% of visible characters (first 2000)."""
+    """`reference.guess_lang_by_script` (tests) per row: "zh" when Han >= 30% of visible characters (first 2000)."""
     visible = pc.subtract(pc.subtract(pc.utf8_length(array), pc.count_substring(array, " ")),
                           pc.count_substring(array, "\n"))
     limit = pc.multiply(pc.min_element_wise(visible, 2000).cast(pa.float64()), 0.3)

@@ -23,12 +23,12 @@ from operators.filters.columns import field_array, first_problem, indices, row_l
 from operators.filters.common import set_column, with_scores
 from operators.filters.fastlang import identify_column
 from operators.filters.langid import DEFAULT_MAX_CHARS, UND, ensure_seeded
-from operators.filters.script import TRAD_ONLY_CHARS, to_simplified, traditional_stats
+from operators.filters.script import (TRAD_ONLY_CHARS, TRADITIONAL_MIN_CHARS, TRADITIONAL_MIN_RATIO,
+                                      TRANSLATION_REQUEST_RE, to_simplified, traditional_stats)
 from operators.filters.utf8 import Utf8Rows, char_table
 from operators.registry import register
 from operators.schema import update_meta
 
-_TRANSLATE = re.compile(r"\btranslat|翻译|翻譯|译成|譯成|译为|譯為", re.I)
 _TRAD_ONLY_TABLE = char_table(TRAD_ONLY_CHARS)
 
 
@@ -38,8 +38,8 @@ class LanguageFilterConfig(OperatorConfig):
     fields: tuple[str, ...] = ("instruction", "input", "output")
     translation_exempt: bool = True
     traditional: Literal["reject", "convert", "keep"] = "reject"
-    traditional_min_ratio: float = 0.1  # share of Han characters that exist only in Traditional
-    traditional_min_chars: int = 3
+    traditional_min_ratio: float = TRADITIONAL_MIN_RATIO  # share of Han characters only in Traditional
+    traditional_min_chars: int = TRADITIONAL_MIN_CHARS
     max_chars: int = DEFAULT_MAX_CHARS  # characters of each field examined
     keep_scores: bool = False
 
@@ -156,7 +156,7 @@ class LanguageFilter(Operator):
             return None, None, []  # nothing in the row has a language to check
         if cfg.allowed and expected not in cfg.allowed:
             return "unsupported_language", {"lang": expected, "allowed": list(cfg.allowed)}, []
-        exempt = cfg.translation_exempt and bool(_TRANSLATE.search(instruction[:cfg.max_chars]))
+        exempt = cfg.translation_exempt and bool(TRANSLATION_REQUEST_RE.search(instruction[:cfg.max_chars]))
         for name, (lang, method) in detected.items():
             if exempt and name in ("input", "output"):
                 continue

@@ -67,6 +67,13 @@ def has_letters(text: str) -> bool:
 # ---- Traditional vs Simplified Chinese ---------------------------------------------------------
 
 # BMP characters only, sorted: keeps the class a fast bitmap (see _HAN).
+# When a text counts as Traditional Chinese (the language filter and translation QA share these):
+# at least this many Traditional-only characters, making at least this share of its Han characters.
+TRADITIONAL_MIN_CHARS = 2
+TRADITIONAL_MIN_RATIO = 0.05
+# An instruction asking for a translation: its input and output are not in the instruction's language.
+TRANSLATION_REQUEST_RE = re.compile(r"\btranslat|翻译|翻譯|译成|譯成|译为|譯為", re.I)
+
 TRAD_ONLY_CHARS = "".join(sorted(c for c in t2s_table.TRADITIONAL_ONLY if ord(c) <= 0xFFFF))
 _TRAD_ONLY_RE = re.compile("[" + re.escape(TRAD_ONLY_CHARS) + "]")
 

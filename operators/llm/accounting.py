@@ -1,15 +1,22 @@
-"""Per-stage LLM totals from rows' `meta.llm.<stage>` (the hook the runner/sink uses for the manifest).
+"""Per-stage LLM totals from rows' `meta.llm.<stage>` (the hook the sink uses for the manifest).
 
 Sum over every row a stage saw (published and rejected): rows rejected after a paid answer
-(`truncated`, `content_filter`) carry their cost too; cache hits count as requests saved.
+(`truncated`, `content_filter`) carry their cost too. Two views: what this run paid (`requests`,
+`attempts`, tokens, `cost_usd`: cache hits are free and counted in `cached`), and what the answers
+cost when they were bought (`answers_*`, cache hits included), which an identical rerun keeps.
+
+The facts of one run (`latency_s`, `attempts`, `cached`) are counted here and left out of published
+rows, so that an identical rerun writes byte-identical shards.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from operators.schema import loads_meta
+from operators.schema import dumps_meta, loads_meta
 
-FIELDS = ("requests", "attempts", "cached", "prompt_tokens", "completion_tokens", "cost_usd")
+FIELDS = ("requests", "attempts", "cached", "prompt_tokens", "completion_tokens", "cost_usd",
+          "answers_prompt_tokens", "answers_completion_tokens", "answers_cost_usd")
+RUN_FIELDS = ("latency_s", "attempts", "cached")
 
 
 def empty_totals() -> dict[str, Any]:
@@ -24,13 +31,29 @@ def add_row(totals: dict[str, dict[str, Any]], meta_text: Optional[str]) -> None
         t = totals.setdefault(stage, empty_totals())
         usage = entry.get("usage") or {}
         cached = bool(entry.get("cached"))
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        cost = float(entry.get("cost_usd") or 0.0)
         t["requests"] += 0 if cached else 1
         t["attempts"] += int(entry.get("attempts") or 0)
         t["cached"] += 1 if cached else 0
         if not cached:
-            t["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-            t["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-        t["cost_usd"] = round(t["cost_usd"] + float(entry.get("cost_usd") or 0.0), 6)
+            t["prompt_tokens"] += prompt
+            t["completion_tokens"] += completion
+            t["cost_usd"] = round(t["cost_usd"] + cost, 6)
+        t["answers_prompt_tokens"] += prompt
+        t["answers_completion_tokens"] += completion
+        t["answers_cost_usd"] = round(t["answers_cost_usd"] + cost, 6)
+
+
+def without_run_fields(meta_text: Optional[str]) -> Optional[str]:
+    """The row's meta as published: each `meta.llm.<stage>` without the facts of this run."""
+    meta = loads_meta(meta_text)
+    llm = meta.get("llm")
+    if not isinstance(llm, dict):
+        return meta_text
+    meta["llm"] = {stage: {k: v for k, v in entry.items() if k not in RUN_FIELDS} if isinstance(entry, dict)
+                   else entry for stage, entry in llm.items()}
+    return dumps_meta(meta)
 
 
 def llm_totals(meta_texts: Iterable[Optional[str]]) -> dict[str, dict[str, Any]]:
@@ -46,5 +69,6 @@ def merge(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[st
     for stage, values in b.items():
         t = out.setdefault(stage, empty_totals())
         for name in FIELDS:
-            t[name] = round(t[name] + values.get(name, 0), 6) if name == "cost_usd" else t[name] + values.get(name, 0)
+            added = t[name] + values.get(name, 0)
+            t[name] = round(added, 6) if name.endswith("cost_usd") else added
     return out

@@ -135,14 +135,15 @@ class LLMService:
             return from_cache(entry)
         shared = self._inflight.get(key)
         if shared is not None:
-            return replace(await asyncio.shield(shared), cached=True, cost_usd=0.0, attempts=0)
+            return replace(await asyncio.shield(shared), cached=True, attempts=0)
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             outcome = await self._call(request)
             if outcome.content is not None or outcome.finish_reason is not None:
                 self.cache.put(key, {"content": outcome.content, "finish_reason": outcome.finish_reason,
-                                     "model": outcome.model, "usage": outcome.usage, "created": time.time()})
+                                     "model": outcome.model, "usage": outcome.usage, "cost_usd": outcome.cost_usd,
+                                     "created": time.time()})
             future.set_result(outcome)
             return outcome
         except BaseException as err:
@@ -183,5 +184,5 @@ class LLMService:
 def from_cache(entry: dict[str, Any]) -> Outcome:
     finish = entry.get("finish_reason")
     return Outcome(content=entry.get("content"), finish_reason=finish, model=entry.get("model"),
-                   usage=dict(entry.get("usage") or {}), cached=True,
+                   usage=dict(entry.get("usage") or {}), cost_usd=float(entry.get("cost_usd") or 0.0), cached=True,
                    reason="content_filter" if finish == "content_filter" else None)

@@ -18,11 +18,11 @@ from pydantic import Field
 
 from operators.base import OperatorConfig
 from operators.filters.langid import UND, identify
-from operators.filters.script import to_simplified, traditional_stats
+from operators.filters.script import (TRADITIONAL_MIN_CHARS, TRADITIONAL_MIN_RATIO, TRANSLATION_REQUEST_RE,
+                                      to_simplified, traditional_stats)
 from operators.translate_qa.numbers import lost_numbers
 from operators.translate_qa.spans import fold, is_code_line, missing, protected, strip_spans
 
-_TRANSLATE_TASK = re.compile(r"\btranslat|翻译|翻譯|译成|譯成|译为|譯為", re.I)
 _SPACES = re.compile(r"\s+")
 _HASHTAG_RE = re.compile(r"[#@]\w+")
 # Whole words of letters (`b1jK90mh`, `S6@l97Ad` are not words).
@@ -44,8 +44,8 @@ class TranslationQAConfig(OperatorConfig):
     length_min_chars: int = Field(40, ge=1)  # shorter source prose: ratio not checked
     untranslated_min_words: int = Field(3, ge=1)  # fewer words (names, titles) may stay as they are
     traditional: Literal["convert", "reject", "keep"] = "convert"
-    traditional_min_chars: int = Field(2, ge=1)
-    traditional_min_ratio: float = Field(0.05, ge=0, le=1)
+    traditional_min_chars: int = Field(TRADITIONAL_MIN_CHARS, ge=1)
+    traditional_min_ratio: float = Field(TRADITIONAL_MIN_RATIO, ge=0, le=1)
     translation_exempt: bool = True
     max_chars: int = Field(2000, ge=100)  # characters of each field examined by the language check
 
@@ -57,14 +57,10 @@ class Verdict:
     converted: tuple[str, ...] = ()  # fields converted Traditional -> Simplified
 
 
-def has_language(text: str) -> bool:
-    return identify(text)[0] != UND
-
-
 def check_row(source: dict[str, str], translated: dict[str, str], target: str,
               cfg: TranslationQAConfig, source_lang: str = "") -> Verdict:
     """`translated` is modified in place when Traditional characters are converted."""
-    exempt = cfg.translation_exempt and bool(_TRANSLATE_TASK.search(source.get("instruction", "")))
+    exempt = cfg.translation_exempt and bool(TRANSLATION_REQUEST_RE.search(source.get("instruction", "")))
     converted = []
     for name, text in source.items():
         if name not in translated:

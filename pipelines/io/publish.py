@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import pyarrow.parquet as pq
 
 from operators import storage
-from pipelines.io.sink import MANIFEST, STAGING
+from pipelines.io.layout import MANIFEST, STAGING
 
 ALPACA_FIELDS = ("instruction", "input", "output")
 
@@ -49,13 +49,6 @@ def clean_staging(output_uri: str) -> None:
     staging = storage.join(output_uri, STAGING)
     if storage.exists(staging):
         storage.delete(staging)
-
-
-def read_manifest(output_uri: str) -> dict[str, Any]:
-    uri = storage.join(output_uri, MANIFEST)
-    if not storage.exists(uri):
-        raise FileNotFoundError(f"no {MANIFEST} under {output_uri}: not a published output")
-    return json.loads(storage.read_bytes(uri).decode("utf-8"))
 
 
 def export_alpaca_json(output_uri: str, shards: list[dict[str, Any]], name: str) -> dict[str, Any]:

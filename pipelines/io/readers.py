@@ -16,14 +16,11 @@ from ray.data.datasource import Datasource, ReadTask
 from operators.schema import REJECT_SCHEMA, records_to_table
 from operators import storage
 from pipelines.io import formats
+from pipelines.io.errors import InputError
 from pipelines.io.records import READ_STAGE, to_rows
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".arrow", ".jsonl.bz2",
                  ".jsonl.zst", ".ndjson", ".ndjson.gz")
-
-
-class InputError(RuntimeError):
-    """An input is missing or cannot be read as a whole; names the path."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import json
 from typing import Any, Iterator, Mapping
 
 from operators.schema import DETAIL, REASON, STAGE, dumps_meta, record_id
+from pipelines.io.errors import InputError
+from pipelines.io.fields import from_conversation, source_field
 from pipelines.io.formats import RowError
 
 TEXT_FIELDS = ("instruction", "input", "output")
@@ -39,6 +41,12 @@ def to_rows(obj: Any, source: str, mapping: Mapping[str, str], lang: str,
             merged.pop("instances", None)
             yield from to_rows(merged, f"{source}#{n}", mapping, lang, keep_fields)
         return
+    if not mapping:
+        flat = from_conversation(obj)
+        if isinstance(flat, str):
+            yield reject_row(source, flat, {"raw": _raw(obj)})
+            return
+        obj = flat if flat is not None else obj
     yield build_row(obj, source, mapping, lang, keep_fields)
 
 
@@ -46,7 +54,7 @@ def build_row(obj: Mapping[str, Any], source: str, mapping: Mapping[str, str], l
               keep_fields: tuple[str, ...]) -> dict[str, Any]:
     values: dict[str, str] = {}
     for name in TEXT_FIELDS + ("lang",):
-        present, value = lookup(obj, mapping.get(name, name))
+        present, value = lookup(obj, source_field(obj, name, mapping))
         if name == "instruction" and (not present or value is None):
             return reject_row(source, "missing_field:instruction", {"raw": _raw(obj)})
         if value is None:
@@ -76,3 +84,19 @@ def _raw(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return repr(obj)
+
+
+STRUCTURAL = ("missing_field:", "wrong_type:", "not_an_object", "unsupported_conversation:")
+
+
+def check_readable(read_stage: Mapping[str, Any]) -> None:
+    """Every row rejected at read for one structural reason means the fields were not found: an error
+    naming the fix, not a release of nothing."""
+    reasons = read_stage.get("reasons") or {}
+    if not read_stage.get("in") or read_stage.get("out") or len(reasons) != 1:
+        return
+    (reason, count), = reasons.items()
+    if reason.startswith(STRUCTURAL):
+        raise InputError(f"all {count} input rows were rejected at read as {reason}: the input's fields are "
+                         f"not instruction/input/output; map them with --fields instruction=SOURCE,output=SOURCE "
+                         f"(or inputs[].fields in the config)")

@@ -14,12 +14,10 @@ import pyarrow.parquet as pq
 from ray.data.datasource import Datasink
 
 from operators.base import split_live
-from operators.llm.accounting import add_row as add_llm_usage, merge as merge_llm
+from operators.llm.accounting import add_row as add_llm_usage, merge as merge_llm, without_run_fields
 from operators.schema import RECORD_FIELDS, REJECT_FIELDS, conform, update_meta, RECORD_SCHEMA, REJECT_SCHEMA
 from operators import storage
 
-MANIFEST = "_manifest.json"
-STAGING = "_staging"
 SUFFIX = {"jsonl": ".jsonl.gz", "parquet": ".parquet"}
 
 
@@ -75,9 +73,7 @@ class _TaskWriter:
         self.sequence = {"data": 0, "rejects": 0}
 
     def add(self, block: pa.Table) -> None:
-        for meta in block.column("meta").to_pylist() if "meta" in block.column_names else ():
-            if meta and '"llm"' in meta:
-                add_llm_usage(self.llm, meta)
+        block = self._count_llm_usage(block)
         live, rejected = split_live(block)
         keep = list(RECORD_FIELDS) + [c for c in self.sink.extra_columns if c in live.column_names]
         if live.num_rows:
@@ -89,6 +85,19 @@ class _TaskWriter:
             rejected = conform(rejected, REJECT_SCHEMA).select(list(RECORD_FIELDS) + list(REJECT_FIELDS))
             self.reject_counts.update(rejected.column("stage").to_pylist())
             self._append("rejects", rejected)
+
+    def _count_llm_usage(self, block: pa.Table) -> pa.Table:
+        """Count the rows' LLM usage for the manifest; publish their meta without this run's facts."""
+        if "meta" not in block.column_names:
+            return block
+        metas = block.column("meta").to_pylist()
+        if not any(meta and '"llm"' in meta for meta in metas):
+            return block
+        for meta in metas:
+            if meta and '"llm"' in meta:
+                add_llm_usage(self.llm, meta)
+        published = pa.array([without_run_fields(m) if m and '"llm"' in m else m for m in metas], pa.string())
+        return block.set_column(block.schema.get_field_index("meta"), "meta", published)
 
     def _append(self, kind: str, table: pa.Table) -> None:
         self.pending[kind].append(table)

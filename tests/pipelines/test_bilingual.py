@@ -21,6 +21,10 @@ def rows_of(output: str, entries):
             yield json.loads(line)
 
 
+def parallel_input(uri) -> dict:
+    return {"uri": str(uri), "fields": {"instruction": "en_instruction", "input": "en_input"}}
+
+
 def test_bilingual_run(ray_session, data_dir, tmp_path):
     subset = tmp_path / "parallel_subset.jsonl.gz"
     with gzip.open(data_dir / "alpaca_parallel_en_zh_52k.jsonl.gz", "rt", encoding="utf-8") as handle:
@@ -33,11 +37,11 @@ def test_bilingual_run(ray_session, data_dir, tmp_path):
                      "endpoint.num_actors=1", "endpoint.concurrency_per_actor=8", "endpoint.rpm=null",
                      "endpoint.tpm=null", "endpoint.max_cost_usd=null", f"endpoint.cache_uri={tmp_path / 'cache'}",
                      "ray.batch_rows=16"]
-        loaded = load_multi(str(REPO / "configs" / "gpt4_llm.yaml"), overrides, [str(subset)], str(tmp_path / "out"))
+        loaded = load_multi(str(REPO / "configs" / "gpt4_llm.yaml"), overrides, [parallel_input(subset)], str(tmp_path / "out"))
         en, zh = run_multi(loaded)
         assert replay.translations > 0 and replay.answers > 0
         paid = server.total
-        run_multi(load_multi(str(REPO / "configs" / "gpt4_llm.yaml"), overrides, [str(subset)],
+        run_multi(load_multi(str(REPO / "configs" / "gpt4_llm.yaml"), overrides, [parallel_input(subset)],
                              str(tmp_path / "again")))
         assert server.total == paid  # the shared cache: the second run pays nothing
     import datasets

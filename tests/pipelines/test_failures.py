@@ -46,9 +46,9 @@ def test_sigkill_before_commit_publishes_nothing(data_dir, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipelines", "run", str(REPO / "configs/curate.yaml"),
-         "--input", str(data_dir / "alpaca_parallel_en_zh_52k.jsonl.gz"), "--output", str(out),
-         "--set", "inputs.0.fields={instruction: en_instruction, input: en_input, output: en_output}",
-         "output.shard_rows=2000", "ray.batch_rows=500"],
+         "--input", str(data_dir / "alpaca_parallel_en_zh_52k.jsonl.gz"),
+         "--fields", "instruction=en_instruction,input=en_input,output=en_output", "--output", str(out),
+         "--set", "output.shard_rows=2000", "ray.batch_rows=500"],
         cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": ""})
     try:

@@ -76,15 +76,16 @@ def test_fault_matrix_through_the_pipeline(tmp_path):
 
 
 def actor_pids() -> list[int]:
-    """Processes of generation actors (Ray titles them `ray::MapWorker(MapBatches(_ActorStage))...`)."""
+    """Generation actors of this test session's own Ray (Ray titles them `ray::MapWorker(...(_ActorStage))`).
+    Only descendants of this process are looked at: the local Ray it started, never anyone else's."""
+    import psutil
     found = []
-    for entry in Path("/proc").iterdir():
+    for proc in psutil.Process().children(recursive=True):
         try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except (OSError, ValueError):
+            if "_ActorStage" in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
             continue
-        if entry.name.isdigit() and "_ActorStage" in cmd and "ray::" in cmd:
-            found.append(int(entry.name))
     return found
 
 

@@ -4,7 +4,8 @@ import random
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.filters import columns, common, fastlang
+from operators.filters import columns, fastlang
+from tests.operators.filters import reference
 from operators.filters.fastlang import identify_column
 from operators.filters.langid import identify
 from operators.filters.length import text_length
@@ -35,7 +36,7 @@ def test_lengths_guess_and_fields_match_reference():
     texts = _texts()
     array = pa.array(texts)
     guessed = columns.guess_lang_array(array).to_pylist()
-    assert guessed == [common.guess_lang_by_script(t) for t in texts]
+    assert guessed == [reference.guess_lang_by_script(t) for t in texts]
     by_chars = [g == "zh" for g in guessed]
     assert columns.text_lengths(array, pa.array(by_chars)).tolist() == \
         [text_length(t, "zh" if c else "en") for t, c in zip(texts, by_chars)]
@@ -43,10 +44,10 @@ def test_lengths_guess_and_fields_match_reference():
                       "lang": pa.array(["zh-CN", None, "en_US"])})
     for name, optional in (("output", False), ("input", True), ("instruction", False), ("instruction", True)):
         array, problems = columns.field_array(table, name, optional)
-        texts_ref, problems_ref = common.read_field(table, name, optional)
+        texts_ref, problems_ref = reference.read_field(table, name, optional)
         assert array.to_pylist() == texts_ref and (problems or [None] * 3) == problems_ref
     for default in (None, "zh-TW"):
-        assert columns.row_lang_array(table, default).to_pylist() == common.row_langs(table, default)
+        assert columns.row_lang_array(table, default).to_pylist() == reference.row_langs(table, default)
 
 
 def test_code_line_pattern_matches_like_python_on_ascii_text():
