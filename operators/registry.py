@@ -17,6 +17,7 @@ BUILTIN_MODULES = (
     "operators.filters.response",
     "operators.dedup.stage",
     "operators.translate",
+    "operators.bootstrap.alpaca",
 )
 
 

@@ -1,0 +1,70 @@
+"""Answers for instruction-generation prompts, for the fake OpenAI server (`answer_fn`).
+
+An Alpaca-style prompt (numbered tasks with Instruction/Input/Output, "continue the numbering from
+N to M") gets the items N..M, built deterministically from the prompt: mostly fresh instructions of
+common English words, plus near-copies of the prompt's own examples (pool instructions), variants of
+a few popular tasks (so generated instructions collide across prompts), malformed items, too short
+ones and blacklisted ones. Other prompts get the server's default answer. Truncated lists come from
+the server's `length` fault (half the answer, finish_reason "length").
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from typing import Any
+
+from operators.filters.wordlists import ENGLISH
+from tests.support.openai_server import deterministic_answer, last_user
+
+WORDS = sorted(w for w in ENGLISH if w.isalpha() and w.isascii() and len(w) > 3)
+VERBS = ("Explain", "Describe", "List", "Suggest", "Compare", "Summarize", "Classify", "Rewrite",
+         "Estimate", "Outline", "Evaluate", "Propose")
+POPULAR = ("Give three tips for staying healthy during the winter months",
+           "Explain why the sky looks blue on a clear day",
+           "Suggest a name for a small bakery that sells bread and cakes",
+           "Summarize the main causes of the first world war in a paragraph",
+           "Write a short poem about the ocean at night")
+_EXAMPLE = re.compile(r"^\d+\. Instruction: (.*)$", re.M)
+_RANGE = re.compile(r"numbering from (\d+) to (\d+)")
+
+
+def near_copy(text: str, rng: random.Random) -> str:
+    words = text.split()
+    words[rng.randrange(1, len(words))] = rng.choice(WORDS)
+    return " ".join(words)
+
+
+def fresh(rng: random.Random) -> str:
+    return f"{rng.choice(VERBS)} " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + "."
+
+
+def item(n: int, rng: random.Random, examples: list[str]) -> str:
+    draw = rng.random()
+    if draw < 0.08:
+        return f"{n}. Instruction: {fresh(rng)}\n{n}. Output:\nmissing its input field"
+    if draw < 0.12:
+        return f"{n}. Instruction: Sort these.\n{n}. Input:\n<noinput>\n{n}. Output:\nDone."
+    if draw < 0.16:
+        return f"{n}. Instruction: Draw a picture of {rng.choice(WORDS)} and {rng.choice(WORDS)}.\n" \
+               f"{n}. Input:\n<noinput>\n{n}. Output:\n(image)"
+    if draw < 0.28 and examples:
+        instruction = near_copy(rng.choice(examples), rng)
+    elif draw < 0.36:
+        instruction = near_copy(rng.choice(POPULAR), rng)
+    else:
+        instruction = fresh(rng)
+    given = " ".join(rng.choice(WORDS) for _ in range(5)) if rng.random() < 0.4 else "<noinput>"
+    return f"{n}. Instruction: {instruction}\n{n}. Input:\n{given}\n{n}. Output:\n" + \
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 20)))
+
+
+def bootstrap_answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
+    prompt = last_user(messages)
+    numbering = _RANGE.search(prompt)
+    if not numbering or "Instruction:" not in prompt:
+        return deterministic_answer(messages, body)
+    rng = random.Random(hashlib.sha256(prompt.encode()).hexdigest())
+    examples = _EXAMPLE.findall(prompt)
+    first, last = int(numbering.group(1)), int(numbering.group(2))
+    return "\n###\n".join(item(n, rng, examples) for n in range(first, last + 1))
