@@ -124,3 +124,16 @@ def test_seed_file_without_a_task_is_a_clear_error(ray_session, server, tmp_path
     with pytest.raises(InputError, match="seeds.jsonl: no usable seed task"):
         run(raw_config(server, tmp_path / "out", seeds=str(bad)))
     assert server.total == before
+
+
+def test_source_section_is_validated_and_settable(tmp_path):
+    from pipelines.config import ConfigError, load_config
+    cfg, raw = load_config("configs/alpaca_generate.yaml", ["source.target=77", "source.seeds=a.jsonl"])
+    assert cfg.source.method == "alpaca" and cfg.source.config.target == 77 and cfg.source.config.seeds == "a.jsonl"
+    assert cfg.source.config.num_instructions == 20 and not cfg.inputs
+    with pytest.raises(ConfigError, match="source.nosuch"):
+        load_config("configs/alpaca_generate.yaml", ["source.nosuch=1"])
+    with pytest.raises(ConfigError, match="not both"):
+        load_config("configs/alpaca_generate.yaml", inputs=["x.jsonl"])
+    with pytest.raises(ConfigError, match="is a source"):
+        load_config("configs/alpaca_generate.yaml", ["stages.0=alpaca"])
