@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -93,6 +94,7 @@ def save_round(root: str, round_no: int, result: RoundResult) -> None:
 
 def run_source(method: str, config, settings: dict[str, Any], run_id: str) -> tuple[pa.Table, dict[str, Any]]:
     """All rows the source produced (rejects carry stage/reason/detail) and a report for the manifest."""
+    started = time.monotonic()
     seeds, fingerprint = read_seeds(seed_uris(config))
     op: BootstrapSource = get_operator(method)(config, StageContext(method, run_id, settings))
     try:
@@ -127,7 +129,7 @@ def run_source(method: str, config, settings: dict[str, Any], run_id: str) -> tu
         op.service.close()
     report = {"method": method, "rounds": rounds, "replayed_rounds": replayed, "accepted": len(op.accepted),
               "candidates": len(rows), "stopped": stopped, "llm": dict(op.usage), "seeds": len(seeds),
-              "seed_files": seed_uris(config)}
+              "seed_files": seed_uris(config), "elapsed_s": round(time.monotonic() - started, 3)}
     if stopped not in ("target", "max_rounds"):
         log.warning("bootstrapping stopped early (%s) after %d round(s) with %d accepted of %d wanted; "
                     "publishing what was accepted", _why(stopped, config), rounds, len(op.accepted), config.target)
