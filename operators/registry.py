@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "operators.dedup.stage",
     "operators.translate",
     "operators.bootstrap.alpaca",
+    "operators.bootstrap.self_instruct",
 )
 
 

@@ -102,7 +102,7 @@ def run_source(method: str, config, settings: dict[str, Any], run_id: str) -> tu
         root = checkpoint_root(settings["output_uri"], method, config, fingerprint, op.endpoint.model)
         rows, stopped, replayed, empty, rounds = [], "max_rounds", 0, 0, 0
         for round_no in range(config.max_rounds):
-            if len(op.accepted) >= config.target:
+            if len(op.generated) >= config.target:
                 stopped = "target"
                 break
             result = load_round(root, round_no)
@@ -123,11 +123,12 @@ def run_source(method: str, config, settings: dict[str, Any], run_id: str) -> tu
                 stopped = "no_parseable_items"
                 break
         else:
-            if len(op.accepted) >= config.target:
+            if len(op.generated) >= config.target:
                 stopped = "target"
     finally:
         op.service.close()
     report = {"method": method, "rounds": rounds, "replayed_rounds": replayed, "accepted": len(op.accepted),
+              "pooled": len(op.generated),
               "candidates": len(rows), "stopped": stopped, "llm": dict(op.usage), "seeds": len(seeds),
               "seed_files": seed_uris(config), "elapsed_s": round(time.monotonic() - started, 3)}
     if stopped not in ("target", "max_rounds"):

@@ -27,6 +27,9 @@ from operators.llm.service import Request
 from operators.schema import DETAIL, REASON, STAGE, dumps_meta, make_record
 
 
+POOLED = "_pooled"  # in a round's rows (and checkpoints): the instruction joined the pool
+
+
 class SourceConfig(OperatorConfig):
     seeds: str | tuple[str, ...]  # URI(s) of seed files (Self-Instruct seed schema or Alpaca rows)
     target: int = Field(gt=0)  # stop at this many accepted instructions
@@ -74,6 +77,7 @@ class BootstrapSource(LLMOperator):
         for task in seeds:
             self.index.add(task.instruction)
         self.accepted: list[dict[str, Any]] = []
+        self.generated: list[str] = []  # instructions that joined the pool, in order (for sampling and target)
         self.usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
 
     # --- method hooks ------------------------------------------------------------------------------
@@ -121,21 +125,24 @@ class BootstrapSource(LLMOperator):
         if not verdict.novel:
             return self.reject(candidate, where, "too_similar", {"most_similar": similar[0]["instruction"],
                                                                  "rouge_l": similar[0]["score"]}, meta)
-        if len(self.accepted) >= self.config.target:
+        if len(self.generated) >= self.config.target:
             return self.reject(candidate, where, "target_reached", None, meta)
         self.index.add(candidate.instruction)
+        self.generated.append(candidate.instruction)
         mean = sum(s["score"] for s in similar) / len(similar) if similar else 0.0
         meta = {**meta, "method": self.name, **candidate.extra,
                 "similarity": {"most_similar": similar, "mean": round(mean, 6), "candidates": verdict.candidates}}
-        row = self.record(candidate, where, meta)
+        row = {**self.record(candidate, where, meta), POOLED: True}
         self.accepted.append(row)
         return row
 
     def replay(self, result: RoundResult) -> None:
-        """A checkpointed round: its accepted rows join the pool as if the round had just run."""
+        """A checkpointed round: its pooled rows join the pool as if the round had just run."""
         for row in result.rows:
-            if row.get(REASON) is None:
+            if row.get(POOLED):
                 self.index.add(row["instruction"])
+                self.generated.append(row["instruction"])
+            if row.get(REASON) is None:
                 self.accepted.append(row)
 
     def record(self, candidate: Candidate, where: str, meta: dict[str, Any]) -> dict[str, Any]:

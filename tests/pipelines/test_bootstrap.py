@@ -137,3 +137,24 @@ def test_source_section_is_validated_and_settable(tmp_path):
         load_config("configs/alpaca_generate.yaml", inputs=["x.jsonl"])
     with pytest.raises(ConfigError, match="is a source"):
         load_config("configs/alpaca_generate.yaml", ["stages.0=alpaca"])
+
+
+def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
+    raw = raw_config(server, tmp_path / "out", method="self_instruct", target=40)
+    del raw["source"]["prompts_per_round"]
+    manifest = run(raw)
+    check_balance(manifest)
+    source = manifest["stages"][0]
+    assert manifest["source"]["pooled"] == 40 and source["out"] == manifest["source"]["accepted"] > 0
+    assert {"too_similar", "truncated"} <= set(source["reasons"])
+    rows = published_rows(tmp_path / "out")
+    seeds = [t["instruction"] for t in seed_tasks()]
+    accepted = [r["instruction"] for r in rows]
+    for i, text in enumerate(accepted):
+        assert max_rouge(text, seeds + accepted[:i]) <= 0.7, text
+    for row in rows:
+        meta = json.loads(row["meta"])
+        assert 1 <= len(meta["instances"]) <= 5 and isinstance(meta["is_classification"], bool)
+        assert (row["input"], row["output"]) == (meta["instances"][0]["input"], meta["instances"][0]["output"])
+        assert all(i["input"] != i["output"] and i["output"] for i in meta["instances"])
+    assert any(json.loads(r["meta"])["is_classification"] for r in rows)

@@ -27,6 +27,7 @@ POPULAR = ("Give three tips for staying healthy during the winter months",
            "Write a short poem about the ocean at night")
 _EXAMPLE = re.compile(r"^\d+\. Instruction: (.*)$", re.M)
 _RANGE = re.compile(r"numbering from (\d+) to (\d+)")
+_NUMBERED = re.compile(r"^(\d+)\. (.*)$", re.M)
 
 
 def near_copy(text: str, rng: random.Random) -> str:
@@ -59,12 +60,56 @@ def item(n: int, rng: random.Random, examples: list[str]) -> str:
         " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 20)))
 
 
+def task_list(prompt: str, rng: random.Random) -> str:
+    """Self-Instruct's list: items after the prompt's numbered tasks, with near-copies and a bad line."""
+    shown = [m.group(2) for m in _NUMBERED.finditer(prompt)]
+    lines, n = [], len(shown) + 1
+    for _ in range(rng.randint(6, 12)):
+        draw = rng.random()
+        if draw < 0.06:
+            lines.append("and a few more like these")  # not a numbered line: joins the item before
+            continue
+        if draw < 0.2 and shown:
+            text = near_copy(rng.choice(shown), rng)
+        elif draw < 0.28:
+            text = near_copy(rng.choice(POPULAR), rng)
+        elif draw < 0.32:
+            text = "Plot a graph of the data."
+        else:
+            text = fresh(rng)
+        lines.append(f"{n}. {text}")
+        n += 1
+    return "\n".join(lines)
+
+
+def instances(prompt: str, rng: random.Random) -> str:
+    """Examples for a task; some empty, some with input == output, some conflicting."""
+    task = prompt.rsplit("Task: ", 1)[-1].strip()
+    draw = rng.random()
+    if "Class label:" in prompt:
+        labels = rng.sample(("yes", "no", "maybe", "positive", "negative"), 2)
+        return "\n".join(f"Class label: {label}\nInput: {fresh(rng)}" for label in labels)
+    if draw < 0.08:
+        return f"Example 1:\nInput: same text\nOutput: one\nExample 2:\nInput: same text\nOutput: two"
+    if draw < 0.14:
+        return "Example 1:\nInput: echo\nOutput: echo"
+    count = rng.randint(1, 7)
+    return "\n".join(f"Example {k + 1}:\nInput: {fresh(rng) if rng.random() < 0.6 else '<noinput>'}\n"
+                     f"Output: answer {k} to {task[:30]}" for k in range(count))
+
+
 def bootstrap_answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
     prompt = last_user(messages)
+    rng = random.Random(hashlib.sha256(prompt.encode()).hexdigest())
+    if "Is it classification?" in prompt:
+        return "Yes" if rng.random() < 0.3 else "No"
+    if "Task: " in prompt and ("Class label:" in prompt or "Example N:" in prompt):
+        return instances(prompt, rng)
+    if "Add more tasks to the list" in prompt:
+        return task_list(prompt, rng)
     numbering = _RANGE.search(prompt)
     if not numbering or "Instruction:" not in prompt:
         return deterministic_answer(messages, body)
-    rng = random.Random(hashlib.sha256(prompt.encode()).hexdigest())
     examples = _EXAMPLE.findall(prompt)
     first, last = int(numbering.group(1)), int(numbering.group(2))
     return "\n###\n".join(item(n, rng, examples) for n in range(first, last + 1))
