@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "operators.translate",
     "operators.bootstrap.alpaca",
     "operators.bootstrap.self_instruct",
+    "operators.bootstrap.unnatural",
 )
 
 

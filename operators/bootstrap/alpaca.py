@@ -96,7 +96,7 @@ class AlpacaSource(BootstrapSource):
                                   tuple(t.id for t in tasks)))
         return prompts
 
-    def parse(self, outcome: Outcome) -> list[Candidate]:
+    def parse(self, outcome: Outcome, prompt: Prompt | None = None) -> list[Candidate]:
         items = [part for part in (outcome.content or "").split(SEPARATOR) if part.strip()]
         candidates = [parse_item(item) for item in items]
         if outcome.finish_reason == "length" and candidates:

@@ -13,6 +13,7 @@ class SeedTask:
     instruction: str
     instances: tuple[tuple[str, str], ...]  # (input, output)
     is_classification: bool = False
+    constraints: str = ""  # Unnatural Instructions' demonstrations carry them
 
 
 def parse_seed(obj: Any, where: str) -> SeedTask | None:
@@ -25,7 +26,7 @@ def parse_seed(obj: Any, where: str) -> SeedTask | None:
     else:
         instances = ((str(obj.get("input") or ""), str(obj.get("output") or "")),)
     return SeedTask(str(obj.get("id") or where), obj["instruction"].strip(), instances,
-                    bool(obj.get("is_classification")))
+                    bool(obj.get("is_classification")), str(obj.get("constraints") or ""))
 
 
 def parse_seeds(objects: Iterable[tuple[str, Any]]) -> list[SeedTask]:

@@ -75,7 +75,7 @@ class SelfInstructSource(BootstrapSource):
                                   tuple(t.id for t in seeds) + tuple(f"generated:{g}" for g in generated)))
         return prompts
 
-    def parse(self, outcome: Outcome) -> list[Candidate]:
+    def parse(self, outcome: Outcome, prompt: Prompt | None = None) -> list[Candidate]:
         items: list[list[str]] = []
         for line in (outcome.content or "").splitlines():
             found = _ITEM.match(line)

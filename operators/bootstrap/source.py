@@ -47,6 +47,7 @@ class SourceConfig(OperatorConfig):
 class Prompt:
     request: Request
     examples: tuple[str, ...]  # ids of the seed / generated tasks shown
+    shown: tuple[str, ...] = ()  # their instructions, for methods that compare with them
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class BootstrapSource(LLMOperator):
     def prompts(self, round_no: int) -> list[Prompt]:
         raise NotImplementedError
 
-    def parse(self, outcome: Outcome) -> list[Candidate]:
+    def parse(self, outcome: Outcome, prompt: Prompt) -> list[Candidate]:
         raise NotImplementedError
 
     def finish_round(self, round_no: int, result: RoundResult) -> RoundResult:
@@ -107,7 +108,7 @@ class BootstrapSource(LLMOperator):
                 result.rows.append(self.reject(Candidate(), where, outcome.reason, outcome.detail or None,
                                                {"round": round_no, "prompt_examples": list(prompt.examples)}))
                 continue
-            candidates = self.parse(outcome)
+            candidates = self.parse(outcome, prompt)
             result.parsed += sum(1 for c in candidates if c.reason != "unparseable")
             for i, candidate in enumerate(candidates):
                 meta = {"round": round_no, "prompt_examples": list(prompt.examples)}

@@ -158,3 +158,22 @@ def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
         assert (row["input"], row["output"]) == (meta["instances"][0]["input"], meta["instances"][0]["output"])
         assert all(i["input"] != i["output"] and i["output"] for i in meta["instances"])
     assert any(json.loads(r["meta"])["is_classification"] for r in rows)
+
+
+def test_unnatural_run_with_paraphrases(ray_session, server, tmp_path):
+    manifest = run(raw_config(server, tmp_path / "out", method="unnatural", target=30))
+    check_balance(manifest)
+    reasons = manifest["stages"][0]["reasons"]
+    assert {"missing_field", "too_similar"} <= set(reasons)
+    rows = published_rows(tmp_path / "out")
+    core = {r["id"]: r for r in rows if "paraphrase_of" not in json.loads(r["meta"])}
+    paraphrases = [r for r in rows if "paraphrase_of" in json.loads(r["meta"])]
+    assert len(core) == 30 and paraphrases
+    for row in paraphrases:
+        parent = core[json.loads(row["meta"])["paraphrase_of"]]
+        assert row["input"] == parent["input"] and row["instruction"] != parent["instruction"]
+    seeds = [t["instruction"] for t in seed_tasks()]
+    texts = [r["instruction"] for r in core.values()]
+    for i, text in enumerate(texts):
+        assert max_rouge(text, seeds + texts[:i]) <= 0.7
+    assert len({(r["instruction"], r["input"]) for r in rows}) == len(rows)

@@ -98,9 +98,37 @@ def instances(prompt: str, rng: random.Random) -> str:
                      f"Output: answer {k} to {task[:30]}" for k in range(count))
 
 
+def open_example(prompt: str, rng: random.Random) -> str:
+    """Unnatural Instructions' fourth example: sometimes a field missing, a demonstration copied."""
+    demos = re.findall(r"^Instruction: (.*)$", prompt, re.M)
+    draw = rng.random()
+    if draw < 0.08:
+        return f"Instruction: {fresh(rng)}\nInput: {fresh(rng)}"
+    if draw < 0.16 and demos:
+        instruction = rng.choice(demos)
+    elif draw < 0.3 and demos:
+        instruction = near_copy(rng.choice(demos), rng)
+    else:
+        instruction = fresh(rng)
+    return f"Instruction: {instruction}\nInput: {fresh(rng)}\nConstraints: Answer in {rng.randint(2, 9)} words."
+
+
+def paraphrases(prompt: str, rng: random.Random) -> str:
+    task = prompt.rsplit("Task: ", 1)[-1].strip()
+    words = task.split()
+    rewrites = [" ".join(words[1:] + words[:1]).capitalize(), f"Please {task[0].lower()}{task[1:]}"]
+    if rng.random() < 0.1:
+        rewrites[1] = rewrites[0]  # a duplicate
+    return "\n".join(f"{n + 1}. {text}" for n, text in enumerate(rewrites))
+
+
 def bootstrap_answer(messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
     prompt = last_user(messages)
     rng = random.Random(hashlib.sha256(prompt.encode()).hexdigest())
+    if "Rewrite the task below" in prompt:
+        return paraphrases(prompt, rng)
+    if re.search(r"^Example \d+:\s*$", prompt.rstrip().splitlines()[-1]) and "Constraints:" in prompt:
+        return open_example(prompt, rng)
     if "Is it classification?" in prompt:
         return "Yes" if rng.random() < 0.3 else "No"
     if "Task: " in prompt and ("Class label:" in prompt or "Example N:" in prompt):
