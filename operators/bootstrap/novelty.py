@@ -13,7 +13,8 @@ the candidates. The order is rebuilt from element frequencies whenever the pool 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from array import array
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens
 
 TOP_K = 10
+POS_BITS = 10  # a posting is (pool position << POS_BITS) | the element's rank in that text's prefix
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class NoveltyIndex:
         self._lengths: list[int] = []
         self._elements: list[list[int]] = []
         self._freq: Counter = Counter()
-        self._postings: dict[int, list[int]] = defaultdict(list)
+        self._postings: dict[int, array] = {}
         self._rebuilt_at = 0
 
     def __len__(self) -> int:
@@ -106,29 +108,37 @@ class NoveltyIndex:
         return ordered[:len(elements) - self._min_overlap(len(elements)) + 1]
 
     def _index(self, pos: int, elements: list[int]) -> None:
-        for element in self._prefix(elements):
-            self._postings[element].append(pos)
+        for rank, element in enumerate(self._prefix(elements)):
+            self._postings.setdefault(element, array("q")).append((pos << POS_BITS) | min(rank, 2 ** POS_BITS - 1))
 
     def _rebuild(self) -> None:
         self._freq = Counter(e for elements in self._elements for e in elements)
-        self._postings = defaultdict(list)
+        self._postings = {}
         for pos, elements in enumerate(self._elements):
             self._index(pos, elements)
         self._rebuilt_at = len(self.texts)
 
     def _candidates(self, ids: np.ndarray) -> np.ndarray:
-        found: list[int] = []
-        for element in self._prefix(_elements(ids)):
-            found.extend(self._postings.get(element, ()))
-        if not found:
+        """Pool texts sharing an element within both prefixes cut for their own pair of lengths
+        (PPJoin's positional filter: the overlap needed grows with the pool text's length)."""
+        chunks, ranks = [], []
+        for rank, element in enumerate(self._prefix(_elements(ids))):
+            postings = self._postings.get(element)
+            if postings:
+                chunks.append(np.frombuffer(postings, np.int64).copy())
+                ranks.append(np.full(len(postings), rank, np.int64))
+        if not chunks:
             return np.zeros(0, np.int64)
-        candidates = np.unique(np.asarray(found, np.int64))
-        lengths = np.asarray(self._lengths, np.int64)[candidates]
+        entries, query_rank = np.concatenate(chunks), np.concatenate(ranks)
+        candidates, pool_rank = entries >> POS_BITS, entries & (2 ** POS_BITS - 1)
+        n = np.asarray(self._lengths, np.int64)[candidates]
         m, t = ids.size, self.threshold
-        # F <= 2·min(m,n)/(m+n): a pool text can only pass t with t·m/(2-t) <= n <= m·(2-t)/t
-        keep = (lengths >= t * m / (2 - t) - 1e-9) & (lengths <= m * (2 - t) / t + 1e-9)
-        return candidates[keep]
-
+        # F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
+        # F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t
+        need = np.maximum(1, np.floor(t * (m + n) / 2 - 1e-9)).astype(np.int64)
+        keep = ((n >= t * m / (2 - t) - 1e-9) & (n <= m * (2 - t) / t + 1e-9)
+                & (pool_rank < n - need + 1) & (query_rank < m - need + 1))
+        return np.unique(candidates[keep])
 
 def _elements(ids: np.ndarray) -> list[int]:
     """The multiset as a set: token id with its occurrence number, one int each."""
