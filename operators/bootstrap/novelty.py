@@ -41,8 +41,8 @@ class NoveltyIndex:
         self.texts: list[str] = []
         self._vocab: dict[str, int] = {}
         self._flat = np.zeros(1024, np.int32)
-        self._offsets = [0]
-        self._lengths: list[int] = []
+        self._offsets = np.zeros(1024, np.int64)  # text p is flat[offsets[p]:offsets[p + 1]]
+        self._lengths = np.zeros(1024, np.int64)
         self._elements: list[list[int]] = []
         self._freq: Counter = Counter()
         self._postings: dict[int, array] = {}
@@ -60,9 +60,8 @@ class NoveltyIndex:
         if not candidates.size:
             return Verdict(True, (), 0.0, 0)
         lcs = np.zeros(candidates.size, np.int32)
-        offsets = np.asarray(self._offsets, np.int64)
-        lcs_many(ids, self._flat, offsets, candidates, lcs)
-        scores = f_measure(lcs, ids.size, offsets[candidates + 1] - offsets[candidates])
+        lcs_many(ids, self._flat, self._offsets, candidates, lcs)
+        scores = f_measure(lcs, ids.size, self._lengths[candidates])
         order = np.lexsort((candidates, -scores))[:TOP_K]
         similar = tuple((int(candidates[i]), float(scores[i])) for i in order)
         best = similar[0][1] if similar else 0.0
@@ -73,12 +72,13 @@ class NoveltyIndex:
         ids = self._ids(rouge_tokens(text), grow=True)
         pos = len(self.texts)
         self.texts.append(text)
-        end = self._offsets[-1] + ids.size
-        if end > self._flat.size:
-            self._flat = np.concatenate([self._flat, np.zeros(max(end, self._flat.size), np.int32)])
-        self._flat[self._offsets[-1]:end] = ids
-        self._offsets.append(end)
-        self._lengths.append(int(ids.size))
+        start = int(self._offsets[pos])
+        end = start + ids.size
+        self._flat = _room(self._flat, end)
+        self._offsets, self._lengths = _room(self._offsets, pos + 2), _room(self._lengths, pos + 1)
+        self._flat[start:end] = ids
+        self._offsets[pos + 1] = end
+        self._lengths[pos] = ids.size
         elements = _elements(ids)
         self._elements.append(elements)
         if len(self.texts) >= 2 * max(self._rebuilt_at, 64):
@@ -131,7 +131,7 @@ class NoveltyIndex:
             return np.zeros(0, np.int64)
         entries, query_rank = np.concatenate(chunks), np.concatenate(ranks)
         candidates, pool_rank = entries >> POS_BITS, entries & (2 ** POS_BITS - 1)
-        n = np.asarray(self._lengths, np.int64)[candidates]
+        n = self._lengths[candidates]
         m, t = ids.size, self.threshold
         # F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
         # F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t
@@ -139,6 +139,13 @@ class NoveltyIndex:
         keep = ((n >= t * m / (2 - t) - 1e-9) & (n <= m * (2 - t) / t + 1e-9)
                 & (pool_rank < n - need + 1) & (query_rank < m - need + 1))
         return np.unique(candidates[keep])
+
+def _room(values: np.ndarray, size: int) -> np.ndarray:
+    """`values` with room for `size` items (capacity doubles: amortised O(1) appends)."""
+    if size <= values.size:
+        return values
+    return np.concatenate([values, np.zeros(max(size, values.size), values.dtype)])
+
 
 def _elements(ids: np.ndarray) -> list[int]:
     """The multiset as a set: token id with its occurrence number, one int each."""
