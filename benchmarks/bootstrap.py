@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="pool sizes up to 10K and a 1K run")
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
-    nov = novelty(sizes, samples=20 if args.quick else 40)
+    nov = novelty(sizes, samples=20 if args.quick else 30)
     print(json.dumps(nov), flush=True)
     run = alpaca_run(1000 if args.quick else 5000, 0.2, 64)
     print(json.dumps(run), flush=True)
