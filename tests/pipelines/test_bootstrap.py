@@ -160,20 +160,28 @@ def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
     assert any(json.loads(r["meta"])["is_classification"] for r in rows)
 
 
-def test_unnatural_run_with_paraphrases(ray_session, server, tmp_path):
-    manifest = run(raw_config(server, tmp_path / "out", method="unnatural", target=30))
-    check_balance(manifest)
-    reasons = manifest["stages"][0]["reasons"]
-    assert {"missing_field", "too_similar"} <= set(reasons)
-    rows = published_rows(tmp_path / "out")
-    core = {r["id"]: r for r in rows if "paraphrase_of" not in json.loads(r["meta"])}
-    paraphrases = [r for r in rows if "paraphrase_of" in json.loads(r["meta"])]
-    assert len(core) == 30 and paraphrases
+def test_unnatural_source_with_paraphrases(server, tmp_path):
+    """The source alone (no Ray): one row per candidate, paraphrases linked to their task."""
+    from pipelines.bootstrap import run_source
+    from pipelines.config import validate
+    cfg = validate(raw_config(server, tmp_path / "out", method="unnatural", target=30), "<test>")
+    table, report = run_source("unnatural", cfg.source.config,
+                               {"endpoint": cfg.endpoint.model_dump(), "output_uri": str(tmp_path / "out")}, "u")
+    rows = table.to_pylist()
+    assert report["candidates"] == len(rows) == len({r["source"] for r in rows})
+    reasons = Counter(r["reason"] for r in rows if r["reason"])
+    assert {"missing_field", "too_similar"} <= set(reasons) and all(r["stage"] == "unnatural" for r in rows if r["reason"])
+    accepted = [r for r in rows if r["reason"] is None]
+    assert report["accepted"] == len(accepted)
+    core = {r["id"]: r for r in accepted if "paraphrase_of" not in json.loads(r["meta"])}
+    paraphrases = [r for r in accepted if "paraphrase_of" in json.loads(r["meta"])]
+    assert len(core) == 30 == report["pooled"] and paraphrases
     for row in paraphrases:
         parent = core[json.loads(row["meta"])["paraphrase_of"]]
         assert row["input"] == parent["input"] and row["instruction"] != parent["instruction"]
+        assert row["source"].startswith(parent["source"] + "/paraphrase:")
     seeds = [t["instruction"] for t in seed_tasks()]
     texts = [r["instruction"] for r in core.values()]
     for i, text in enumerate(texts):
         assert max_rouge(text, seeds + texts[:i]) <= 0.7
-    assert len({(r["instruction"], r["input"]) for r in rows}) == len(rows)
+    assert len({(r["instruction"], r["input"]) for r in accepted}) == len(accepted)
