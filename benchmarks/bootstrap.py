@@ -23,7 +23,6 @@ import yaml
 from rouge_score import rouge_scorer
 
 from benchmarks.common import OUT, REPO, figures_line
-from benchmarks.generation import start_server
 from operators.bootstrap.novelty import NoveltyIndex
 from operators.bootstrap.rouge import rouge_tokens
 from tests.support.shared_data import SELF_INSTRUCT_SEEDS, alpaca_instructions
@@ -86,6 +85,17 @@ def novelty(sizes: tuple[int, ...], samples: int) -> dict:
             "growth": per_candidate[last] / per_candidate[min(per_candidate)]}
 
 
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    """The test server in its own process, answering generation prompts with lists (10% truncated)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.openai_server", "--latency", str(latency),
+                             "--bootstrap", "--fault", "length=0.1"], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True, env=_env())
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening "):
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, line.split()[1]
+
+
 def alpaca_run(target: int, latency: float, in_flight: int) -> dict:
     proc, url = start_server(latency)
     out = OUT / "bootstrap_alpaca"
@@ -128,9 +138,17 @@ def _env() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="pool sizes up to 10K and a 1K run")
+    parser.add_argument("--reuse-novelty", action="store_true",
+                        help="take part (1) from the last full run's benchmarks/out/bootstrap_novelty.json")
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
-    nov = novelty(sizes, samples=20 if args.quick else 30)
+    saved = OUT / "bootstrap_novelty.json"
+    if args.reuse_novelty:
+        nov = json.loads(saved.read_text())
+    else:
+        nov = novelty(sizes, samples=20 if args.quick else 30)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(nov))
     print(json.dumps(nov), flush=True)
     run = alpaca_run(1000 if args.quick else 5000, 0.2, 64)
     print(json.dumps(run), flush=True)
