@@ -44,6 +44,7 @@ class Operator:
     output_columns: ClassVar[tuple[str, ...]] = ()
     # "task": stateless, Ray tasks; "actor": state worth keeping (clients, models), an actor pool;
     # "global": needs the whole dataset (apply(ds) instead of __call__), e.g. deduplication.
+    # "source": produces rows in rounds instead of reading them (operators/bootstrap/source.py).
     kind: ClassVar[str] = "task"
 
     def __init__(self, config: OperatorConfig | None = None, context: StageContext | None = None):

@@ -20,6 +20,9 @@ BUILTIN_MODULES = {
     "response_filter": "operators.filters.response",
     "dedup": "operators.dedup.stage",
     "translate": "operators.translate",
+    "alpaca": "operators.bootstrap.alpaca",
+    "self_instruct": "operators.bootstrap.self_instruct",
+    "unnatural": "operators.bootstrap.unnatural",
 }
 
 

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-import pyarrow as pa
 from pydantic import Field
 
-from operators.base import Operator, OperatorConfig, StageContext
+from operators.base import OperatorConfig, StageContext
 from operators.filters.langid import UND, ensure_seeded, identify, normalize_lang
-from operators.generate import GenerateResponse, endpoint_config
 from operators.llm.client import Outcome
-from operators.llm.service import LLMService, Request
+from operators.llm.operator import LLMOperator, Verdict
+from operators.llm.service import Request
 from operators.registry import register
-from operators.schema import loads_meta, record_id, update_meta
+from operators.schema import record_id
 from operators.translate_qa.checks import TranslationQAConfig, all_code, check_row
 from operators.translate_qa.reply import parse_reply, refusal, request_text, system_prompt, wants_json_mode
 
 FIELDS = ("instruction", "input", "output")
+CHANGED = ("id", "instruction", "input", "output", "lang")
 
 
 class TranslateConfig(OperatorConfig):
@@ -48,26 +48,16 @@ class TranslateConfig(OperatorConfig):
 
 
 @register
-class Translate(Operator):
+class Translate(LLMOperator):
     name = "translate"
     Config = TranslateConfig
     input_columns = ("id", "instruction", "meta")
     output_columns = ("id", "instruction", "input", "output", "lang", "meta")
-    kind = "actor"
 
     def __init__(self, config: TranslateConfig | None = None, context: StageContext | None = None):
         super().__init__(config, context)
         ensure_seeded()
         self.target = normalize_lang(self.config.target)
-        endpoint = endpoint_config(self.context.settings)
-        if self.config.model:
-            endpoint = endpoint.model_copy(update={"model": self.config.model})
-        self.endpoint = endpoint
-        self.service = LLMService(endpoint, self.context.run_id, self.context.settings.get("output_uri"))
-
-    @classmethod
-    def actor_options(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        return GenerateResponse.actor_options(settings)
 
     def params(self) -> dict[str, Any]:
         cfg = self.config
@@ -78,23 +68,15 @@ class Translate(Operator):
             params["response_format"] = {"type": "json_object"}
         return params
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = _rows(batch)
-        plans = [self._plan(row) for row in rows]
-        params = self.params()
-        requests = [Request(self._messages(plan["source_lang"], plan["send"]), params) if plan["send"] else None
-                    for plan in plans]
-        outcomes = self.service.complete_many(requests)
-        reasons, details, metas = [], [], []
-        for row, plan, outcome in zip(rows, plans, outcomes):
-            reason, detail, meta = self._finish(row, plan, outcome)
-            reasons.append(reason)
-            details.append(detail)
-            metas.append(meta)
-        for name in ("id", "instruction", "input", "output", "lang"):
-            batch = _set(batch, name, pa.array([row[name] for row in rows], pa.string()))
-        batch = _set(batch, "meta", update_meta([row["meta"] for row in rows], metas))
-        return self.decide(batch, reasons, details)
+    def format_input(self, row: dict[str, Any]) -> Optional[Request]:
+        row["_plan"] = plan = self._plan(row)
+        if not plan["send"]:
+            return None
+        return Request(self._messages(plan["source_lang"], plan["send"]), self.params())
+
+    def format_output(self, row: dict[str, Any], outcome: Optional[Outcome]) -> Verdict:
+        reason, detail, meta = self._finish(row, row.pop("_plan"), outcome)
+        return reason, detail, {**{name: row[name] for name in CHANGED}, "meta": meta}
 
     def _plan(self, row: dict[str, Any]) -> dict[str, Any]:
         """Which fields go out; `passthrough` when the instruction is already in the target language."""
@@ -118,7 +100,6 @@ class Translate(Operator):
             return None, None, {"translation": "source_already_target"}
         meta: dict[str, Any] = {"translated_from": row["id"]}
         if outcome is not None:
-            meta["llm"] = {**(loads_meta(row["meta"]).get("llm") or {}), self.stage: _llm_meta(outcome)}
             if outcome.reason:
                 return outcome.reason, outcome.detail or None, meta
             if outcome.finish_reason == "length":
@@ -149,20 +130,3 @@ class Translate(Operator):
         row["lang"] = self.target
         row["id"] = record_id(row["instruction"], row["input"], self.target)
 
-
-def _rows(batch: pa.Table) -> list[dict[str, Any]]:
-    columns = {name: batch.column(name).to_pylist() if name in batch.column_names else [None] * batch.num_rows
-               for name in ("id", "instruction", "input", "output", "lang", "meta")}
-    return [{name: (values[i] or "") for name, values in columns.items()} for i in range(batch.num_rows)]
-
-
-def _llm_meta(outcome: Outcome) -> dict[str, Any]:
-    return {"model": outcome.model, "finish_reason": outcome.finish_reason, "usage": outcome.usage,
-            "latency_s": outcome.latency_s, "attempts": outcome.attempts, "cost_usd": outcome.cost_usd,
-            "cached": outcome.cached}
-
-
-def _set(batch: pa.Table, name: str, values: pa.Array) -> pa.Table:
-    if name in batch.column_names:
-        return batch.set_column(batch.schema.get_field_index(name), name, values)
-    return batch.append_column(name, values)

@@ -13,7 +13,7 @@ import re
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from operators.base import OperatorConfig
 from operators.llm.endpoint import EndpointConfig
@@ -69,15 +69,28 @@ class StageSpec(_Strict):
     config: OperatorConfig
 
 
+class SourceSpec(_Strict):
+    """`source:` (instead of `inputs:`): a bootstrapping method that generates the rows."""
+    method: str
+    config: OperatorConfig
+
+
 class PipelineConfig(_Strict):
     name: str
     lang: str = ""
-    inputs: tuple[InputSpec, ...] = Field(min_length=1)
+    inputs: tuple[InputSpec, ...] = ()
+    source: Optional[SourceSpec] = None
     output: OutputSpec
     stages: tuple[StageSpec, ...] = ()
     ray: RaySpec = RaySpec()
     endpoint: Optional[EndpointConfig] = None
     local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
+
+    @model_validator(mode="after")
+    def _inputs_or_source(self) -> "PipelineConfig":
+        if bool(self.inputs) == (self.source is not None):
+            raise ValueError("give either `inputs` (at least one) or a `source`, not both")
+        return self
 
 
 def load_config(path: str, overrides: list[str] = (), inputs: list[dict[str, Any] | str] = (),
@@ -183,6 +196,8 @@ def validate(raw: dict[str, Any], path: str) -> PipelineConfig:
     data = dict(raw)
     data["stages"] = [_stage(item, i, path) for i, item in enumerate(raw.get("stages") or [])]
     _name_stages(data["stages"])
+    if raw.get("source") is not None:
+        data["source"] = _source(raw["source"], path)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as err:
@@ -199,11 +214,30 @@ def _stage(item: Any, index: int, path: str) -> dict[str, Any]:
         op_class = get_operator(op)
     except KeyError as err:
         raise ConfigError(f"{path}: stages.{index}: {err.args[0]}") from None
+    if op_class.kind == "source":
+        raise ConfigError(f"{path}: stages.{index}: {op!r} is a source: give it as `source: {{method: {op}}}`")
     try:
         config = op_class.Config.model_validate(params or {})
     except ValidationError as err:
         raise ConfigError(_describe(err, path, prefix=f"stages.{index}.{op}")) from None
     return {"op": op, "name": op, "config": config}
+
+
+def _source(item: Any, path: str) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+        raise ConfigError(f"{path}: source: expected a mapping with a `method`")
+    params = {k: v for k, v in item.items() if k != "method"}
+    try:
+        op_class = get_operator(item["method"])
+    except KeyError as err:
+        raise ConfigError(f"{path}: source.method: {err.args[0]}") from None
+    if op_class.kind != "source":
+        raise ConfigError(f"{path}: source.method: {item['method']!r} is not a source")
+    try:
+        config = op_class.Config.model_validate(params)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, path, prefix="source")) from None
+    return {"method": item["method"], "config": config}
 
 
 def _name_stages(stages: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ import ray
 from operators.base import StageContext
 from operators.registry import get_operator
 from operators.schema import RECORD_SCHEMA
-from pipelines import VERSION, local_llm
+from pipelines import VERSION, bootstrap, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
@@ -76,7 +76,8 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
          server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     started = time.monotonic()
     chash = config_hash(raw)
-    run_id = hashlib.sha256(f"{chash}\0{content_fingerprint(files)}".encode()).hexdigest()[:16]
+    fingerprint = content_fingerprint(files) if cfg.source is None else bootstrap.source_fingerprint(cfg)
+    run_id = hashlib.sha256(f"{chash}\0{fingerprint}".encode()).hexdigest()[:16]
     settings = run_settings(cfg, server)
     preflight(cfg, settings)
     ensure_ray(cfg, address)
@@ -88,14 +89,18 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
     if storage.exists(staging):
         storage.delete(staging)
 
-    ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+    source_report = None
+    if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
+        ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
+    else:
+        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
         ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows,
                          global_ops)
 
-    stage_names = [READ_STAGE] + [s.name for s in cfg.stages]
+    stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
     ds.write_datasink(sink)
 
@@ -121,6 +126,8 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
     usage = llm_usage(sink.results)
     if usage:
         manifest["llm"] = usage
+    if source_report is not None:
+        manifest["source"] = source_report
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))
@@ -132,8 +139,9 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
 
 def preflight(cfg: PipelineConfig, settings: dict[str, Any]) -> None:
     """Checks operators can make before any work (a missing API key, an unreachable endpoint)."""
-    for stage in cfg.stages:
-        check = getattr(get_operator(stage.op), "preflight", None)
+    ops = [s.op for s in cfg.stages] + ([cfg.source.method] if cfg.source else [])
+    for op in ops:
+        check = getattr(get_operator(op), "preflight", None)
         if check is not None:
             check(settings)
 

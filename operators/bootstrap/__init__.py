@@ -1,0 +1,1 @@
+"""Instruction bootstrapping from seed tasks: Self-Instruct, Alpaca, Unnatural Instructions."""

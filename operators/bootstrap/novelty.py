@@ -1,0 +1,157 @@
+"""Novelty of a candidate instruction against a growing pool: exact ROUGE-L on few candidates.
+
+Self-Instruct scores every new instruction against the whole pool (O(N) ROUGE-L per candidate). A
+score above `threshold` needs many shared tokens: F = 2·LCS/(m+n) and LCS <= the multiset overlap O,
+so F > t implies O > t·(m+n)/2 >= t·m/(2-t) for a text of m tokens. That is the prefix filter of
+set-similarity joins: with the multiset's elements (token, k-th occurrence) in one global order
+(rarest first), two texts reaching the bound share an element among the first m - ceil(t·m/(2-t)) + 1
+of each. Only prefixes are indexed; candidates are pool texts sharing a prefix element and of a
+length that can reach the threshold; exact LCS (compiled) runs on those only. No pair above the
+threshold is ever missed, so decisions equal a brute-force scan; the reported top-10 is taken among
+the candidates. The order is rebuilt from element frequencies whenever the pool has doubled.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens
+
+TOP_K = 10
+POS_BITS = 10  # a posting is (pool position << POS_BITS) | the element's rank in that text's prefix
+
+
+@dataclass(frozen=True)
+class Verdict:
+    novel: bool
+    similar: tuple[tuple[int, float], ...]  # (pool position, ROUGE-L F), best first, at most TOP_K
+    max_score: float
+    candidates: int
+
+
+class NoveltyIndex:
+    def __init__(self, threshold: float = 0.7):
+        if not 0 < threshold < 1:
+            raise ValueError("the ROUGE-L threshold must be in (0, 1)")
+        self.threshold = threshold
+        self.texts: list[str] = []
+        self._vocab: dict[str, int] = {}
+        self._flat = np.zeros(1024, np.int32)
+        self._offsets = np.zeros(1024, np.int64)  # text p is flat[offsets[p]:offsets[p + 1]]
+        self._lengths = np.zeros(1024, np.int64)
+        self._elements: list[list[int]] = []
+        self._freq: Counter = Counter()
+        self._postings: dict[int, array] = {}
+        self._rebuilt_at = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def check(self, text: str) -> Verdict:
+        """Is `text` novel (no pool text with ROUGE-L F > threshold)? Does not add it."""
+        ids = self._ids(rouge_tokens(text), grow=False)
+        if not ids.size or not self.texts:
+            return Verdict(True, (), 0.0, 0)
+        candidates = self._candidates(ids)
+        if not candidates.size:
+            return Verdict(True, (), 0.0, 0)
+        lcs = np.zeros(candidates.size, np.int32)
+        lcs_many(ids, self._flat, self._offsets, candidates, lcs)
+        scores = f_measure(lcs, ids.size, self._lengths[candidates])
+        order = np.lexsort((candidates, -scores))[:TOP_K]
+        similar = tuple((int(candidates[i]), float(scores[i])) for i in order)
+        best = similar[0][1] if similar else 0.0
+        return Verdict(best <= self.threshold, similar, best, int(candidates.size))
+
+    def add(self, text: str) -> int:
+        """Append `text` to the pool; returns its position."""
+        ids = self._ids(rouge_tokens(text), grow=True)
+        pos = len(self.texts)
+        self.texts.append(text)
+        start = int(self._offsets[pos])
+        end = start + ids.size
+        self._flat = _room(self._flat, end)
+        self._offsets, self._lengths = _room(self._offsets, pos + 2), _room(self._lengths, pos + 1)
+        self._flat[start:end] = ids
+        self._offsets[pos + 1] = end
+        self._lengths[pos] = ids.size
+        elements = _elements(ids)
+        self._elements.append(elements)
+        if len(self.texts) >= 2 * max(self._rebuilt_at, 64):
+            self._rebuild()
+        else:
+            self._index(pos, elements)
+        return pos
+
+    def add_if_novel(self, text: str) -> tuple[Verdict, int | None]:
+        verdict = self.check(text)
+        return verdict, (self.add(text) if verdict.novel else None)
+
+    # --- internals -------------------------------------------------------------------------------
+    def _ids(self, tokens: list[str], grow: bool) -> np.ndarray:
+        if grow:
+            return np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokens), np.int32, len(tokens))
+        # a token the pool has never seen matches nothing: any unused id will do
+        return np.fromiter((self._vocab.get(t, -1 - n) for n, t in enumerate(tokens)), np.int32, len(tokens))
+
+    def _min_overlap(self, m: int) -> int:
+        t = self.threshold
+        return max(1, math.floor(t * m / (2 - t) - 1e-9))
+
+    def _prefix(self, elements: list[int]) -> list[int]:
+        freq = self._freq
+        ordered = sorted(elements, key=lambda e: (freq.get(e, 0), e))
+        return ordered[:len(elements) - self._min_overlap(len(elements)) + 1]
+
+    def _index(self, pos: int, elements: list[int]) -> None:
+        for rank, element in enumerate(self._prefix(elements)):
+            self._postings.setdefault(element, array("q")).append((pos << POS_BITS) | min(rank, 2 ** POS_BITS - 1))
+
+    def _rebuild(self) -> None:
+        self._freq = Counter(e for elements in self._elements for e in elements)
+        self._postings = {}
+        for pos, elements in enumerate(self._elements):
+            self._index(pos, elements)
+        self._rebuilt_at = len(self.texts)
+
+    def _candidates(self, ids: np.ndarray) -> np.ndarray:
+        """Pool texts sharing an element within both prefixes cut for their own pair of lengths
+        (PPJoin's positional filter: the overlap needed grows with the pool text's length)."""
+        chunks, ranks = [], []
+        for rank, element in enumerate(self._prefix(_elements(ids))):
+            postings = self._postings.get(element)
+            if postings:
+                chunks.append(np.frombuffer(postings, np.int64).copy())
+                ranks.append(np.full(len(postings), rank, np.int64))
+        if not chunks:
+            return np.zeros(0, np.int64)
+        entries, query_rank = np.concatenate(chunks), np.concatenate(ranks)
+        candidates, pool_rank = entries >> POS_BITS, entries & (2 ** POS_BITS - 1)
+        n = self._lengths[candidates]
+        m, t = ids.size, self.threshold
+        # F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
+        # F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t
+        need = np.maximum(1, np.floor(t * (m + n) / 2 - 1e-9)).astype(np.int64)
+        keep = ((n >= t * m / (2 - t) - 1e-9) & (n <= m * (2 - t) / t + 1e-9)
+                & (pool_rank < n - need + 1) & (query_rank < m - need + 1))
+        return np.unique(candidates[keep])
+
+def _room(values: np.ndarray, size: int) -> np.ndarray:
+    """`values` with room for `size` items (capacity doubles: amortised O(1) appends)."""
+    if size <= values.size:
+        return values
+    return np.concatenate([values, np.zeros(max(size, values.size), values.dtype)])
+
+
+def _elements(ids: np.ndarray) -> list[int]:
+    """The multiset as a set: token id with its occurrence number, one int each."""
+    seen: Counter = Counter()
+    out = []
+    for token in ids.tolist():
+        seen[token] += 1
+        out.append((token << 8) | min(seen[token], 255))
+    return out

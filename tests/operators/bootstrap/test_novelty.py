@@ -1,0 +1,91 @@
+"""The novelty index decides as a brute-force rouge-score scan of the whole pool does."""
+import random
+
+import numpy as np
+import pytest
+from rouge_score import rouge_scorer
+
+from operators.bootstrap.novelty import NoveltyIndex
+from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens
+from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
+
+SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def near_copy(text: str, rng: random.Random) -> str:
+    """One word replaced or dropped: ROUGE-L well above 0.7 for texts of more than a few words."""
+    words = text.split()
+    i = rng.randrange(len(words))
+    if rng.random() < 0.5 and len(words) > 4:
+        del words[i]
+    else:
+        words[i] = "zebra"
+    return " ".join(words)
+
+
+def arrivals(n: int, seed: int = 3) -> list[str]:
+    """Real Alpaca instructions in file order, with a near-copy of an earlier one every 7th."""
+    rng, out = random.Random(seed), []
+    for text in alpaca_instructions(n):
+        out.append(text)
+        if len(out) % 7 == 0:
+            out.append(near_copy(rng.choice(out[:-1]), rng))
+    return out
+
+
+def test_tokens_and_scores_match_rouge_score():
+    texts = alpaca_instructions(60)
+    for a, b in zip(texts, texts[1:]):
+        ta, tb = rouge_tokens(a), rouge_tokens(b)
+        assert ta == SCORER._tokenizer.tokenize(a)
+        index = NoveltyIndex()
+        index.add(b)
+        expected = SCORER.score(b, a)["rougeL"].fmeasure
+        lcs = np.zeros(1, np.int32)
+        query = np.asarray([index._vocab.get(t, -1 - n) for n, t in enumerate(ta)], np.int32)
+        lcs_many(query, index._flat, np.asarray(index._offsets, np.int64), np.zeros(1, np.int64), lcs)
+        assert f_measure(lcs, len(ta), np.asarray([len(tb)]))[0] == expected
+
+
+def test_decisions_equal_brute_force_on_real_alpaca_instructions():
+    texts = arrivals(700)
+    index, pool, tokenized = NoveltyIndex(0.7), [], []
+    disagreements, rejected = 0, 0
+    for text in texts:
+        verdict = index.check(text)
+        tokens = rouge_tokens(text)
+        scores = [rouge_scorer._score_lcs(tokens, other).fmeasure for other in tokenized]
+        brute_max = max(scores, default=0.0)
+        disagreements += verdict.novel != (brute_max <= 0.7)
+        if brute_max > 0.7:
+            rejected += 1
+            assert verdict.max_score == pytest.approx(brute_max, abs=1e-12)
+            assert texts[pool[verdict.similar[0][0]]] in [texts[pool[i]] for i, s in enumerate(scores)
+                                                          if s == brute_max]
+        if verdict.novel:
+            assert index.add(text) == len(pool)
+            pool.append(texts.index(text))
+            tokenized.append(tokens)
+    assert rejected >= 90  # the injected near-copies (and Alpaca's own near-duplicates) were seen
+    assert disagreements == 0
+
+
+def test_chinese_is_scored_on_characters():
+    tasks = [t["instruction"] for t in seed_tasks(BELLE_ZH_SEEDS)]
+    assert len(rouge_tokens(tasks[0])) >= 5
+    index = NoveltyIndex()
+    for text in tasks:
+        index.add(text)
+    copy = tasks[10][:-1] + "吗"
+    verdict = index.check(copy)
+    assert not verdict.novel and index.texts[verdict.similar[0][0]] == tasks[10]
+    assert index.check("这是一句与任何种子任务都无关的完全新颖的话语内容").novel
+
+
+def test_top_similar_are_sorted_and_bounded():
+    index = NoveltyIndex()
+    for text in alpaca_instructions(400):
+        index.add_if_novel(text)
+    verdict = index.check("Generate a list of five tips for staying healthy.")
+    scores = [s for _, s in verdict.similar]
+    assert 0 < len(scores) <= 10 and scores == sorted(scores, reverse=True)
