@@ -7,7 +7,10 @@ import logging
 import os
 import sys
 
+from pipelines.redact import redact_text
+
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -31,15 +34,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from pipelines.accounting import AccountingError
-    from pipelines.config import ConfigError, load_config
-    from pipelines.io.readers import InputError
-    from operators.llm.endpoint import ConfigurationError
-    from pipelines.local_llm import LocalLLMUnavailable, LocalServerError
     try:
         if args.command == "inspect":
             return inspect(args.output)
         from pipelines import multi
+        from pipelines.config import load_config
         if multi.is_multi(args.config):  # a `pipelines:` list (configs/gpt4_llm.yaml)
             return multi.cli(args)
         cfg, raw = load_config(args.config, args.overrides, getattr(args, "input", []), getattr(args, "output", None))
@@ -47,24 +46,33 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: ok ({len(cfg.stages)} stages: {', '.join(s.name for s in cfg.stages) or '-'})")
             return 0
         return run(cfg, raw, args)
-    except (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError) as err:
-        print(f"error: {err}; nothing was published", file=sys.stderr)
-        return EXIT_USAGE
-    except LocalServerError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except AccountingError as err:
-        print(f"error: {err}; nothing was published", file=sys.stderr)
-        return 1
     except Exception as err:  # a failed run: one clear line (the traceback with INSTRUCTPIPE_DEBUG=1)
         cause = root_cause(err)
-        if isinstance(cause, (ConfigError, InputError, ConfigurationError)):
-            print(f"error: {cause}; nothing was published", file=sys.stderr)
-            return EXIT_USAGE
-        if os.environ.get("INSTRUCTPIPE_DEBUG"):
+        code, message = describe_failure(cause)
+        if code == 1 and os.environ.get("INSTRUCTPIPE_DEBUG"):
             raise
-        print(f"error: the run failed, nothing was published: {type(cause).__name__}: {cause}", file=sys.stderr)
-        return 1
+        print(f"error: {redact_text(message)}", file=sys.stderr)
+        return code
+
+
+def describe_failure(cause: BaseException) -> tuple[int, str]:
+    """(exit code, message) for an error: the project's own errors name what went wrong."""
+    from operators.llm.breaker import EndpointFailing
+    from operators.llm.endpoint import ConfigurationError
+    from pipelines.accounting import AccountingError
+    from pipelines.config import ConfigError
+    from pipelines.io.lock import LockHeld, LockLost, OutputNotWritable
+    from pipelines.io.readers import InputError
+    from pipelines.local_llm import LocalLLMUnavailable, LocalServerError
+    if isinstance(cause, LockHeld):
+        return EXIT_LOCKED, f"{cause}; nothing was published"
+    if isinstance(cause, (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError, OutputNotWritable)):
+        return EXIT_USAGE, f"{cause}; nothing was published"
+    if isinstance(cause, (EndpointFailing, AccountingError, LockLost)):
+        return 1, f"{cause}" if "nothing was published" in str(cause) else f"{cause}; nothing was published"
+    if isinstance(cause, LocalServerError):
+        return 1, str(cause)
+    return 1, f"the run failed, nothing was published: {type(cause).__name__}: {cause}"
 
 
 def root_cause(err: BaseException) -> BaseException:
@@ -96,10 +104,10 @@ def run(cfg, raw, args) -> int:
 
 def inspect(output: str) -> int:
     from pipelines.card import summary_table
-    from pipelines.io.publish import read_manifest
+    from pipelines.io.publish import ManifestError, read_manifest
     try:
         manifest = read_manifest(output)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{manifest['name']}: run {manifest['run_id']}, config {manifest['config_hash'][:12]}")
