@@ -23,6 +23,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import psutil
+
 from operators import storage
 from pipelines.io.lock_backends import backend_for
 
@@ -43,14 +45,15 @@ class Holder:
     ttl_s: float
     purpose: str
     token: str
+    pid_created: float = 0.0  # the process's start time: tells a live holder from a reused pid
 
     def describe(self) -> str:
         age = max(0.0, time.time() - self.heartbeat)
         return (f"{self.purpose} on host {self.host}, pid {self.pid}, started {self.started} "
                 f"(heartbeat {age:.0f} s ago, ttl {self.ttl_s:.0f} s)")
 
-    def is_stale(self, token: str) -> bool:
-        if self.host == socket.gethostname() and not _pid_alive(self.pid, token == self.token):
+    def is_stale(self) -> bool:
+        if self.host == socket.gethostname() and not _process_alive(self.pid, self.pid_created):
             return True
         return time.time() - self.heartbeat > self.ttl_s
 
@@ -119,7 +122,7 @@ class OutputLock:
             return None  # released meanwhile: try to create it again
         data, version = found
         holder = parse_holder(data)
-        if holder is not None and not holder.is_stale(self.token):
+        if holder is not None and not holder.is_stale():
             raise LockHeld(self.output_uri, holder)
         taken = self._backend.replace(record, version)
         if taken is not None:
@@ -129,7 +132,7 @@ class OutputLock:
 
     def _record(self) -> bytes:
         holder = Holder(socket.gethostname(), os.getpid(), self.started, time.time(), self.ttl_s,
-                        self.purpose, self.token)
+                        self.purpose, self.token, _created(os.getpid()))
         return json.dumps(asdict(holder), sort_keys=True).encode()
 
     def _start_heartbeat(self) -> None:
@@ -164,16 +167,17 @@ def read_holder(output_uri: str) -> Optional[Holder]:
     return parse_holder(found[0]) if found else None
 
 
-def _pid_alive(pid: int, ours: bool) -> bool:
-    if pid == os.getpid():
-        return ours  # our own pid under another token: an earlier holder with a reused pid
+def _process_alive(pid: int, created: float) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return abs(psutil.Process(pid).create_time() - created) < 1.0 if created else psutil.pid_exists(pid)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
+
+
+def _created(pid: int) -> float:
+    return psutil.Process(pid).create_time()
 
 
 def _reason(err: OSError) -> str:
