@@ -62,12 +62,13 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
 
 def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
     """Holds the output's lock from before any work until the release is committed and cleaned up."""
+    files = list_inputs(cfg)  # a missing input is reported before anything is created
     with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
         recover(cfg.output.uri)
         if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
             with local_llm.managed_server(cfg.local_llm) as server:
-                return _run(cfg, raw, lock, address, server)
-        return _run(cfg, raw, lock, address)
+                return _run(cfg, raw, files, lock, address, server)
+        return _run(cfg, raw, files, lock, address)
 
 
 def recover(output_uri: str) -> None:
@@ -84,10 +85,9 @@ def recover(output_uri: str) -> None:
         write_card(output_uri, manifest)
 
 
-def _run(cfg: PipelineConfig, raw: dict[str, Any], lock: OutputLock, address: Optional[str] = None,
-         server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
+def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock: OutputLock,
+         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     started = time.monotonic()
-    files = list_inputs(cfg)
     chash = config_hash(redact_config(raw))
     run_id = hashlib.sha256(f"{chash}\0{content_fingerprint(files)}".encode()).hexdigest()[:16]
     ensure_ray(cfg, address)
