@@ -65,8 +65,9 @@ def collect_garbage(output_uri: str, manifest: dict[str, Any] | None) -> int:
     if manifest is None:
         return deleted
     keep = listed_paths(manifest)
+    base = storage.filesystem(output_uri)[1].rstrip("/")
     for uri in _release_files(output_uri):
-        rel = uri[len(output_uri.rstrip("/")):].strip("/").replace(os.sep, "/")
+        rel = storage.filesystem(uri)[1][len(base):].strip("/").replace(os.sep, "/")
         if rel not in keep and not any(k.startswith(rel + "/") for k in keep):
             crashpoint("gc")
             storage.delete(uri)
