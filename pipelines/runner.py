@@ -93,7 +93,6 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
     ensure_ray(cfg, address)
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
-    data_context.raise_original_map_exception = True  # the operator's own error, not UserCodeException
     staging = storage.join(cfg.output.uri, STAGING, run_id)
     try:
         manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, server)
@@ -119,7 +118,13 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
 
     stage_names = [READ_STAGE] + [s.name for s in cfg.stages]
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
-    ds.write_datasink(sink)
+    try:
+        ds.write_datasink(sink)
+    except Exception:
+        original = reporter.first_failure()  # the operator's own error, not Ray's UserCodeException
+        if original is None:
+            raise
+        raise original from None
 
     totals = reporter.totals()
     ray.kill(accountant)
