@@ -5,7 +5,6 @@ import json
 import socket
 import time
 
-
 from tests.pipelines.release_check import (finish, release_state, run_cli, start_cli, unlisted_files,
                                            write_config, write_rows)
 
