@@ -15,7 +15,7 @@ def write_config(tmp_path: Path, instructions: list[str], endpoint: dict) -> Pat
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"instruction": i}) + "\n" for i in instructions))
     config = {"name": "llm", "lang": "en", "inputs": [{"uri": str(src)}],
-              "output": {"uri": str(tmp_path / "out")}, "ray": {"batch_rows": 8, "num_cpus": 1},
+              "output": {"uri": str(tmp_path / "out")}, "ray": {"batch_rows": 8},
               "endpoint": endpoint, "stages": [{STAGE: {}}]}
     path = tmp_path / "c.yaml"
     path.write_text(json.dumps(config))
