@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import uuid
 from typing import IO, Iterator
 
 import pyarrow.fs as pafs
@@ -83,12 +84,26 @@ def read_bytes(uri: str, start: int = 0, length: int | None = None) -> bytes:
 
 
 def write_bytes(uri: str, data: bytes) -> None:
-    """Write a whole object; on S3 it is invisible until complete (multipart upload)."""
+    """Write a whole object atomically: one PUT on object storage (invisible until complete); locally a
+    hidden temp file beside the target, fsynced, then renamed over it. A failed write (a full disk)
+    leaves the previous file, never a truncated one."""
     fs, path = filesystem(uri)
-    if not is_remote(uri):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with fs.open_output_stream(path, compression=None) as handle:
-        handle.write(data)
+    if is_remote(uri):
+        with fs.open_output_stream(path, compression=None) as handle:
+            handle.write(data)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
 
 
 def move(src: str, dst: str) -> None:
@@ -100,6 +115,13 @@ def move(src: str, dst: str) -> None:
     else:
         os.makedirs(os.path.dirname(dst_path), exist_ok=True)
         os.replace(src_path, dst_path)
+
+
+def list_children(uri: str) -> list[str]:
+    """Direct children (files and directories) of `uri`, hidden ones included; [] if it is absent."""
+    fs, path = filesystem(uri)
+    selector = pafs.FileSelector(path, recursive=False, allow_not_found=True)
+    return sorted(to_uri(fs, entry.path, uri) for entry in fs.get_file_info(selector))
 
 
 def delete(uri: str) -> None:

@@ -109,10 +109,10 @@ def print_summary(cfg, manifest: dict, as_json: bool, heading: bool) -> None:
 
 def inspect(output: str) -> int:
     from pipelines.card import summary_table
-    from pipelines.io.layout import read_manifest
+    from pipelines.io.layout import ManifestError, read_manifest
     try:
         manifest = read_manifest(output)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{manifest['name']}: run {manifest['run_id']}, config {manifest['config_hash'][:12]}")

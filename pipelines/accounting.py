@@ -5,9 +5,10 @@ Workers report each batch under a key derived from the batch's rows, so a batch 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 import ray
@@ -20,9 +21,18 @@ from pipelines.errors import AccountingError
 class Accountant:
     def __init__(self) -> None:
         self.reports: dict[tuple[str, str], dict[str, Any]] = {}
+        self.failure: Optional[BaseException] = None
 
     def report(self, stage: str, key: str, count: dict[str, Any]) -> None:
         self.reports[(stage, key)] = count
+
+    def fail(self, error: BaseException) -> None:
+        """The first exception an operator raised (Ray Data hands the driver only its own wrapper)."""
+        if self.failure is None:
+            self.failure = error
+
+    def first_failure(self) -> Optional[BaseException]:
+        return self.failure
 
     def totals(self) -> dict[str, dict[str, Any]]:
         out: dict[str, StageCount] = {}
@@ -58,6 +68,24 @@ class Reporter:
 
     def totals(self) -> dict[str, dict[str, Any]]:
         return ray.get(self.accountant.totals.remote())
+
+    @contextlib.contextmanager
+    def recording_failure(self):
+        """Re-raises whatever the block raises, after telling the accountant about it."""
+        try:
+            yield
+        except Exception as err:
+            self.fail(err)
+            raise
+
+    def fail(self, error: BaseException) -> None:
+        try:
+            ray.get(self.accountant.fail.remote(error))
+        except Exception:  # not picklable: the driver falls back to Ray's wrapper
+            pass
+
+    def first_failure(self) -> Optional[BaseException]:
+        return ray.get(self.accountant.first_failure.remote())
 
 
 def verify(stage_names: list[str], totals: dict[str, dict[str, Any]], written_out: int,

@@ -52,6 +52,7 @@ class OutputSpec(_Strict):
     uri: str
     formats: tuple[Literal["jsonl", "parquet"], ...] = ("jsonl",)
     shard_rows: int = Field(10000, gt=0)
+    lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
 
@@ -127,17 +128,47 @@ def parse_fields(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 100_000  # after expanding aliases: a "billion laughs" document stops here
+
+
 def read_yaml(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config larger than {MAX_CONFIG_BYTES} bytes")
+    loader = yaml.SafeLoader(data)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_nodes(node, {}) > MAX_CONFIG_NODES:
+            raise ConfigError(f"{path}: config expands to more than {MAX_CONFIG_NODES} YAML nodes "
+                              f"(aliases referring to aliases?)")
+        raw = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    finally:
+        loader.dispose()
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return raw
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes the document has once every alias is expanded (an alias is the same node object again)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_CONFIG_NODES + 1  # a node that contains itself expands without end
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_nodes(item, memo) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 def apply_override(raw: dict[str, Any], item: str, path: str) -> None:

@@ -10,38 +10,41 @@ import sys
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
 
 
 class AccountingError(RuntimeError):
     """Rows in != rows out + rejected somewhere: the run publishes nothing."""
 
 
-def usage_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "change the config or the input" (exit 2)."""
+def describe(cause: BaseException) -> tuple[int, str]:
+    """(exit code, message) for an error: the project's own errors name what went wrong."""
+    from operators.llm.breaker import EndpointFailing
     from operators.llm.endpoint import ConfigurationError
     from pipelines.config import ConfigError
     from pipelines.io.errors import InputError
+    from pipelines.io.lock import LockHeld, LockLost, OutputNotWritable
     from pipelines.local_llm import LocalLLMUnavailable
-    return ConfigError, InputError, ConfigurationError, LocalLLMUnavailable
+    from pipelines.local_server import LocalServerError
+    if isinstance(cause, LockHeld):
+        return EXIT_LOCKED, f"{cause}; nothing was published"
+    if isinstance(cause, (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError, OutputNotWritable)):
+        return EXIT_USAGE, f"{cause}; nothing was published"
+    if isinstance(cause, (EndpointFailing, AccountingError, LockLost)):
+        return EXIT_FAILED, f"{cause}" if "nothing was published" in str(cause) else f"{cause}; nothing was published"
+    if isinstance(cause, LocalServerError):
+        return EXIT_FAILED, str(cause)
+    return EXIT_FAILED, f"the run failed, nothing was published: {type(cause).__name__}: {cause}"
 
 
 def report(err: BaseException) -> int:
-    """Print the error as one clear line; the exit code for it."""
-    cause = root_cause(err)
-    if isinstance(cause, usage_errors()):
-        print(f"error: {cause}; nothing was published", file=sys.stderr)
-        return EXIT_USAGE
-    from pipelines.local_server import LocalServerError
-    if isinstance(cause, LocalServerError):
-        print(f"error: {cause}", file=sys.stderr)
-        return EXIT_FAILED
-    if isinstance(cause, AccountingError):
-        print(f"error: {cause}; nothing was published", file=sys.stderr)
-        return EXIT_FAILED
-    if os.environ.get("INSTRUCTPIPE_DEBUG"):
+    """Print the error as one clear line (secrets redacted); the exit code for it."""
+    from pipelines.redact import redact_text
+    code, message = describe(root_cause(err))
+    if code == EXIT_FAILED and os.environ.get("INSTRUCTPIPE_DEBUG"):
         raise err
-    print(f"error: the run failed, nothing was published: {type(cause).__name__}: {cause}", file=sys.stderr)
-    return EXIT_FAILED
+    print(f"error: {redact_text(message)}", file=sys.stderr)
+    return code
 
 
 def root_cause(err: BaseException) -> BaseException:

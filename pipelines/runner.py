@@ -19,6 +19,10 @@ from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
+from pipelines.io.exports import export_alpaca_json
+from pipelines.io.lock import OutputLock
+from pipelines.outcome import check_outcome
+from pipelines.redact import redact_config
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
 from pipelines.io.records import READ_STAGE, check_readable
 from pipelines.io.layout import STAGING
@@ -63,19 +67,36 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
 
 
 def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
-    """Checks first (inputs, output, endpoint), then the embedded server if wanted, then Ray."""
+    """Checks first (inputs, output, endpoint); then the output's lock, held from before any work until
+    the release is committed and cleaned up; then the embedded server if wanted, then Ray."""
     check_before_work(cfg, list_remote=True)
-    files = list_inputs(cfg)
-    if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
-        with local_llm.managed_server(cfg.local_llm) as server:
-            return _run(cfg, raw, files, address, server)
-    return _run(cfg, raw, files, address)
+    files = list_inputs(cfg)  # a missing input is reported before anything is created
+    with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
+        recover(cfg.output.uri)
+        if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
+            with local_llm.managed_server(cfg.local_llm) as server:
+                return _run(cfg, raw, files, lock, address, server)
+        return _run(cfg, raw, files, lock, address)
 
 
-def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], address: Optional[str] = None,
-         server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
+def recover(output_uri: str) -> None:
+    """Finish what an interrupted run left: garbage the live manifest does not list, a stale card."""
+    try:
+        manifest = publish.live_manifest(output_uri)
+    except publish.ManifestError as err:
+        log.warning("%s; leaving the output's files alone", err)
+        return
+    deleted = publish.collect_garbage(output_uri, manifest)
+    if deleted:
+        log.info("removed %d file(s) left by an interrupted run under %s", deleted, output_uri)
+    if manifest is not None:
+        write_card(output_uri, manifest)
+
+
+def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock: OutputLock,
+         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
     started = time.monotonic()
-    chash = config_hash(raw)
+    chash = config_hash(redact_config(raw))
     fingerprint = content_fingerprint(files) if cfg.source is None else bootstrap.source_fingerprint(cfg)
     run_id = hashlib.sha256(f"{chash}\0{fingerprint}".encode()).hexdigest()[:16]
     settings = run_settings(cfg, server)
@@ -83,12 +104,21 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
     ensure_ray(cfg, address)
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
+    staging = storage.join(cfg.output.uri, STAGING, run_id)
+    try:
+        manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server)
+    finally:
+        if storage.exists(staging):
+            storage.delete(staging)
+    manifest["elapsed_s"] = round(time.monotonic() - started, 2)
+    return manifest
+
+
+def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, files: list[InputFile],
+             staging: str, lock: OutputLock, settings: dict[str, Any],
+             server: Optional[local_llm.ManagedServer]) -> dict[str, Any]:
     accountant = Accountant.remote()
     reporter = Reporter(accountant)
-    staging = storage.join(cfg.output.uri, STAGING, run_id)
-    if storage.exists(staging):
-        storage.delete(staging)
-
     source_report = None
     if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
         ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
@@ -102,7 +132,13 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
 
     stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
-    ds.write_datasink(sink)
+    try:
+        ds.write_datasink(sink)
+    except Exception:
+        original = reporter.first_failure()  # the operator's own error, not Ray's UserCodeException
+        if original is None:
+            raise
+        raise original from None
 
     totals = reporter.totals()
     ray.kill(accountant)
@@ -110,16 +146,16 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
     stages = verify(stage_names, totals, written, rejects_per_stage)
-    check_readable(stages[0])
+    if cfg.source is None:
+        check_readable(stages[0])
+    check_outcome(stages, staging, rejects, cfg.endpoint, cfg.output.uri, from_read=cfg.source is None)
     if server is not None:
         server.ensure_alive()
 
-    publish.publish(cfg.output.uri, staging, shards + rejects)
-    artifacts = [a for op in global_ops if hasattr(op, "write_artifacts")
-                 for a in op.write_artifacts(cfg.output.uri)]
-    exports = []
-    if cfg.output.alpaca_json:
-        exports.append(publish.export_alpaca_json(cfg.output.uri, shards, cfg.output.alpaca_json))
+    exports = [export_alpaca_json(staging, shards, cfg.output.alpaca_json)] if cfg.output.alpaca_json else []
+    artifacts_uri = storage.join(cfg.output.uri, "_artifacts", f"{run_id}-{lock.token[:8]}")
+    artifacts = [{**a, "path": f"_artifacts/{run_id}-{lock.token[:8]}/{a['path']}"} for op in global_ops
+                 if hasattr(op, "write_artifacts") for a in op.write_artifacts(artifacts_uri)]
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
     if artifacts:
         manifest["artifacts"] = artifacts
@@ -130,11 +166,20 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], addre
         manifest["source"] = source_report
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
-    storage.write_bytes(storage.join(cfg.output.uri, "README.md"), dataset_card(manifest).encode("utf-8"))
-    publish.write_manifest(cfg.output.uri, manifest)
-    publish.clean_staging(cfg.output.uri)
-    manifest["elapsed_s"] = round(time.monotonic() - started, 2)
+    lock.check()
+    publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports)
+    publish.commit(cfg.output.uri, manifest)
+    write_card(cfg.output.uri, manifest)
+    publish.collect_garbage(cfg.output.uri, manifest)
     return manifest
+
+
+def write_card(output_uri: str, manifest: dict[str, Any]) -> None:
+    """README.md describes the committed release (rewritten by the next run if a kill left it stale)."""
+    uri = storage.join(output_uri, "README.md")
+    card = dataset_card(manifest).encode("utf-8")
+    if not storage.exists(uri) or storage.read_bytes(uri) != card:
+        storage.write_bytes(uri, card)
 
 
 def preflight(cfg: PipelineConfig, settings: dict[str, Any]) -> None:
@@ -174,5 +219,5 @@ def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash:
         "exports": exports,
         "schema": {f.name: str(f.type) for f in RECORD_SCHEMA},
         "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang} for f in files],
-        "config": raw,
+        "config": redact_config(raw),
     }

@@ -32,7 +32,8 @@ class _TaskStage:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         op = _cached_operator(*self.args)
-        out, count = run_operator(op, batch)
+        with self.reporter.recording_failure():
+            out, count = run_operator(op, batch)
         self.reporter.count(op.stage, batch_key(batch), count)
         return out
 
@@ -41,10 +42,13 @@ class _ActorStage:
     """An actor-pool member holding one operator (clients, models, caches) for its lifetime."""
 
     def __init__(self, op_class, config, context: StageContext, reporter: Reporter):
-        self.op, self.reporter = op_class(config, context), reporter
+        self.reporter = reporter
+        with reporter.recording_failure():
+            self.op = op_class(config, context)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        out, count = run_operator(self.op, batch)
+        with self.reporter.recording_failure():
+            out, count = run_operator(self.op, batch)
         self.reporter.count(self.op.stage, batch_key(batch), count)
         return out
 

@@ -47,10 +47,15 @@ def _as_nodes(batch: pa.Table, release: int) -> pa.Table:
 
 
 def resolve_index_uri(uri: str) -> str:
-    """An index URI as given, or the index beside a published release (a directory with a manifest)."""
-    if storage.exists(storage.join(uri, "_manifest.json")):
-        return index_uri_for(uri)
-    return uri
+    """An index URI as given, or the index a published release's manifest lists (a directory with one)."""
+    manifest_uri = storage.join(uri, "_manifest.json")
+    if not storage.exists(manifest_uri):
+        return uri
+    manifest = json.loads(storage.read_bytes(manifest_uri).decode("utf-8"))
+    for artifact in manifest.get("artifacts", []):
+        if artifact.get("kind") == "dedup_index":
+            return storage.join(uri, artifact["path"])
+    return index_uri_for(uri)
 
 
 def load_releases(uris, params: dict) -> tuple[list, list[Edge]]:

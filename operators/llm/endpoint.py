@@ -9,7 +9,7 @@ import os
 from typing import Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL = "local"  # reserved: the embedded llama.cpp server (pipelines/local_llm.py replaces it)
@@ -71,6 +71,10 @@ class EndpointConfig(BaseModel):
     backoff_max_s: float = Field(60.0, ge=0)
     max_retry_after_s: float = Field(300.0, ge=0)
     connect_attempts: int = Field(3, ge=1)  # a URL that never accepted a connection fails the run after this
+    # Circuit breaker (breaker.py): this many infrastructure failures in a row stop the stage; a stage that
+    # lost more than this share of its rows to them fails the run instead of publishing.
+    breaker_consecutive: int = Field(20, ge=1)
+    max_infra_failure_share: float = Field(0.5, ge=0, le=1)
 
     # Context limit of the model for the `prompt_too_long` check before paying (None: let the API say).
     context_tokens: Optional[int] = Field(None, ge=1)
@@ -83,6 +87,14 @@ class EndpointConfig(BaseModel):
     # Response cache: None -> <output uri>/_llm_cache; "none" disables it.
     cache_uri: Optional[str] = None
     cache_flush_s: float = Field(1.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: Optional[str]) -> Optional[str]:
+        if value and "@" in (urlsplit(value).netloc or ""):
+            raise ValueError("must not contain credentials (user:password@host): the API key comes from the "
+                             "environment variable named by endpoint.api_key_env, sent as a Bearer token")
+        return value
 
     def price(self) -> Optional[Price]:
         return {**DEFAULT_PRICES, **self.prices}.get(self.model)

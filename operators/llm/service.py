@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from operators.llm.breaker import CircuitBreaker
 from operators.llm.cache import ResponseCache, cache_key
 from operators.llm.client import ChatClient, Outcome
 from operators.llm.endpoint import (LOCAL, ConfigurationError, EndpointConfig, cache_location, load_api_key,
@@ -65,6 +66,7 @@ class LLMService:
         if cfg.max_cost_usd is not None and cfg.price() is None:
             raise ConfigurationError(f"max_cost_usd is set but endpoint.prices has no price for {cfg.model!r}")
         self.cache = ResponseCache(cache_location(cfg, output_uri))
+        self.breaker = CircuitBreaker(cfg.breaker_consecutive, redact_url(self.url), cache_location(cfg, output_uri))
         self.cache.refresh()
         self._refreshed = time.monotonic()
         schedule = {"rpm": cfg.rpm, "tpm": cfg.tpm, "burst_s": cfg.burst_s,
@@ -162,7 +164,9 @@ class LLMService:
                            detail={"estimated_prompt_tokens": estimate, "max_tokens": max_tokens,
                                    "context_tokens": limit})
         async with self._semaphore:
+            self.breaker.check()
             outcome = await self.client.complete(request.messages, request.params, estimate)
+        self.breaker.record(outcome.reason)
         if outcome.reason == "budget_exhausted" and not self._budget_warned:
             self._budget_warned = True
             log.warning("LLM budget reached (max_cost_usd=%s, max_requests=%s): no new requests; the rest "

@@ -5,7 +5,10 @@ memory. A bad line is yielded as a `RowError`; a file that cannot be parsed at a
 """
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -16,6 +19,7 @@ import pyarrow.parquet as pq
 from operators import storage
 
 _CHUNK = 1 << 20
+BOM = b"\xef\xbb\xbf"
 
 
 class FileError(RuntimeError):
@@ -28,19 +32,32 @@ class RowError:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+DECOMPRESSION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError)
+
+
+def describe_decompression_error(uri: str, err: BaseException) -> str:
+    kind = "truncated" if isinstance(err, EOFError) else "corrupt"
+    return f"{uri}: {kind} compressed file, cannot be read to the end ({type(err).__name__}: {err})"
+
+
 def sniff_format(uri: str) -> str:
     lower = uri.lower()
     if lower.endswith(".parquet"):
         return "parquet"
     if lower.endswith(".arrow"):
         return "arrow"
-    with storage.open_read(uri) as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        with storage.open_read(uri) as handle:
+            head = handle.read(4096).lstrip(BOM + b" \t\r\n")
+    except DECOMPRESSION_ERRORS as err:
+        raise FileError(describe_decompression_error(uri, err)) from None
     return "json" if head.startswith(b"[") else "jsonl"
 
 
 def iter_jsonl(uri: str) -> Iterator[tuple[int, Any]]:
     for number, raw in enumerate(storage.iter_lines(uri), start=1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
         if not raw.strip():
             continue
         try:
@@ -53,6 +70,9 @@ def iter_jsonl(uri: str) -> Iterator[tuple[int, Any]]:
             yield number, json.loads(text)
         except ValueError as err:
             yield number, RowError("malformed_json", {"raw": text.rstrip("\n"), "error": str(err)})
+        except RecursionError:
+            yield number, RowError("json_too_deep", {"raw": text.rstrip("\n"),
+                                                     "error": "nested deeper than the JSON parser's limit"})
 
 
 def iter_json_array(uri: str) -> Iterator[tuple[int, Any]]:
@@ -121,6 +141,8 @@ class _TextChunks:
                     return obj, buf, end
             except ValueError as err:
                 error = err.msg
+            except RecursionError:
+                raise FileError(f"{self.uri}: element {index}: nested deeper than the JSON parser's limit") from None
             else:
                 error = "truncated"
             buf, pos, got = self.more(buf, pos)

@@ -1,84 +1,95 @@
-"""Publishing a run: staged shards move into place, stale files go, `_manifest.json` comes last.
+"""Publishing a run without ever endangering the live release (see docs/publishing.md).
 
-Until the manifest is written nothing under the output prefix claims to be a dataset: a previous
-release's manifest is removed first, and shards only ever appear under `data/` and `rejects/` of
-a directory whose manifest lists them.
+1. Staged files move to their final names. Names carry a hash of their content
+   (`data/part-TTTTT-SSSS-<sha12>.jsonl.gz`), so they never collide with a file of the live release
+   unless the bytes are identical; nothing the live `_manifest.json` lists is deleted or changed.
+2. `_manifest.json` is replaced in one step (a temp file renamed over it; one PUT on S3): the commit.
+3. Only then are files that the manifest does not list deleted; a run that was killed before that
+   leaves them to the next run's `collect_garbage`, which runs under the output's lock.
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import signal
+import time
 from typing import Any, Iterable
 
-import pyarrow.parquet as pq
-
 from operators import storage
-from pipelines.io.layout import MANIFEST, STAGING
+from pipelines.io.layout import MANIFEST, STAGING, ManifestError, read_manifest  # noqa: F401
 
-ALPACA_FIELDS = ("instruction", "input", "output")
-
-
-def remove_stale(output_uri: str, keep: set[str]) -> None:
-    """Delete files under data/ and rejects/ that the new release does not list."""
-    for sub in ("data", "rejects"):
-        root = storage.join(output_uri, sub)
-        if not storage.exists(root):
-            continue
-        for uri, _ in storage.list_files(root):
-            rel = sub + "/" + uri[len(root):].strip("/")
-            if rel not in keep:
-                storage.delete(uri)
+RELEASE_DIRS = ("data", "rejects", "exports", "_artifacts")
+LEGACY_FILES = ("_dedup_index",)  # an index beside the data, as written before manifests listed it
+CRASH_ENV = "INSTRUCTPIPE_TEST_CRASH"  # tests only: `kill:POINT` or `pause:SECONDS` at every point
 
 
-def publish(output_uri: str, staging_uri: str, files: Iterable[dict[str, Any]]) -> None:
-    files = list(files)
-    manifest_uri = storage.join(output_uri, MANIFEST)
-    if storage.exists(manifest_uri):
-        storage.delete(manifest_uri)
-    remove_stale(output_uri, {f["path"] for f in files})
+def crashpoint(name: str) -> None:
+    """A named moment of publishing where tests make the process die (or slow down)."""
+    action = os.environ.get(CRASH_ENV, "")
+    if action == f"kill:{name}":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action.startswith("pause:"):
+        time.sleep(float(action[len("pause:"):]))
+
+
+def move_into_place(output_uri: str, staging_uri: str, files: Iterable[dict[str, Any]]) -> None:
     for f in files:
+        crashpoint("move")
         storage.move(storage.join(staging_uri, f["path"]), storage.join(output_uri, f["path"]))
 
 
-def write_manifest(output_uri: str, manifest: dict[str, Any]) -> None:
+def commit(output_uri: str, manifest: dict[str, Any]) -> None:
+    crashpoint("manifest")
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
     storage.write_bytes(storage.join(output_uri, MANIFEST), text.encode("utf-8"))
+    crashpoint("committed")
 
 
-def clean_staging(output_uri: str) -> None:
+def listed_paths(manifest: dict[str, Any]) -> set[str]:
+    files = manifest.get("shards", []) + manifest.get("rejects", []) + manifest.get("exports", [])
+    return {f["path"] for f in files} | {a["path"] for a in manifest.get("artifacts", [])}
+
+
+def collect_garbage(output_uri: str, manifest: dict[str, Any] | None) -> int:
+    """Delete staging and every release file the live manifest does not list; returns files deleted.
+    Without a manifest only staging goes (unlisted shards of a first, unfinished run wait for one)."""
+    deleted = 0
     staging = storage.join(output_uri, STAGING)
     if storage.exists(staging):
         storage.delete(staging)
+        deleted += 1
+    if manifest is None:
+        return deleted
+    keep = listed_paths(manifest)
+    base = storage.filesystem(output_uri)[1].rstrip("/")
+    for uri in _release_files(output_uri):
+        rel = storage.filesystem(uri)[1][len(base):].strip("/").replace(os.sep, "/")
+        if rel not in keep and not any(k.startswith(rel + "/") for k in keep):
+            crashpoint("gc")
+            storage.delete(uri)
+            deleted += 1
+    return deleted
 
 
-def export_alpaca_json(output_uri: str, shards: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    """One JSON list in the alpaca_gpt4_data.json layout, streamed from the published shards."""
-    digest, rows, size = hashlib.sha256(), 0, 0
-    uri = storage.join(output_uri, name)
-    with storage.open_write(uri, binary=True) as out:
-        def emit(text: str) -> None:
-            nonlocal size
-            data = text.encode("utf-8", "surrogatepass")
-            digest.update(data)
-            size += len(data)
-            out.write(data)
-        emit("[")
-        for row in _iter_rows(output_uri, shards):
-            item = {k: row.get(k) or "" for k in ALPACA_FIELDS}
-            emit(("\n" if rows == 0 else ",\n") + "  " + json.dumps(item, ensure_ascii=False))
-            rows += 1
-        emit("\n]\n")
-    return {"path": name, "rows": rows, "bytes": size, "sha256": digest.hexdigest(), "format": "alpaca_json"}
-
-
-def _iter_rows(output_uri: str, shards: list[dict[str, Any]]):
-    fmt = shards[0]["format"] if shards else "jsonl"
-    for shard in (s for s in shards if s["format"] == fmt):
-        uri = storage.join(output_uri, shard["path"])
-        if fmt == "parquet":
-            fs, path = storage.filesystem(uri)
-            for batch in pq.ParquetFile(fs.open_input_file(path)).iter_batches(columns=list(ALPACA_FIELDS)):
-                yield from batch.to_pylist()
+def _release_files(output_uri: str) -> list[str]:
+    found = [storage.join(output_uri, name) for name in LEGACY_FILES if storage.exists(storage.join(output_uri, name))]
+    found += [uri for uri in storage.list_children(output_uri) if _is_temp(uri)]
+    for sub in RELEASE_DIRS:
+        root = storage.join(output_uri, sub)
+        if sub.startswith("_"):
+            found += storage.list_children(root)  # artifacts are directories, kept or deleted whole
         else:
-            for line in storage.iter_lines(uri):
-                yield json.loads(line)
+            found += [uri for uri, _ in storage.list_files(root)] if storage.exists(root) else []
+    return found
+
+
+def _is_temp(uri: str) -> bool:
+    name = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(os.sep, 1)[-1]
+    return name.startswith(".") and ".tmp-" in name  # a write killed before its rename
+
+
+def live_manifest(output_uri: str) -> dict[str, Any] | None:
+    try:
+        return read_manifest(output_uri)
+    except FileNotFoundError:
+        return None

@@ -17,7 +17,7 @@ from operators.schema import REJECT_SCHEMA, records_to_table
 from operators import storage
 from pipelines.io import formats
 from pipelines.io.errors import InputError
-from pipelines.io.records import READ_STAGE, to_rows
+from pipelines.io.records import READ_STAGE, safe_rows
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".arrow", ".jsonl.bz2",
                  ".jsonl.zst", ".ndjson", ".ndjson.gz")
@@ -41,6 +41,13 @@ class InputFile:
 
 def expand_input(uri: str, fmt: str = "auto", split: Optional[str] = None) -> list[tuple[str, int, str]]:
     """A file, a directory of data files, or a directory saved by HF `datasets` -> [(uri, size, format)]."""
+    try:
+        return _expand(uri, fmt, split)
+    except formats.FileError as err:
+        raise InputError(str(err)) from None
+
+
+def _expand(uri: str, fmt: str, split: Optional[str]) -> list[tuple[str, int, str]]:
     entry = storage.info(uri)
     if entry.type == storage.pafs.FileType.NotFound:
         raise InputError(f"input not found: {uri}")
@@ -87,7 +94,7 @@ def read_file(spec: InputFile, batch_rows: int) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
     try:
         for position, obj in formats.PARSERS[spec.format](spec.uri):
-            rows.extend(to_rows(obj, f"{spec.label}:{position}", mapping, spec.lang, spec.keep_fields))
+            rows.extend(safe_rows(obj, f"{spec.label}:{position}", mapping, spec.lang, spec.keep_fields))
             if len(rows) >= batch_rows:
                 yield records_to_table(rows, REJECT_SCHEMA)
                 rows = []
@@ -95,6 +102,8 @@ def read_file(spec: InputFile, batch_rows: int) -> Iterator[pa.Table]:
         raise InputError(f"input not found: {spec.uri}") from err
     except formats.FileError as err:
         raise InputError(str(err)) from None
+    except formats.DECOMPRESSION_ERRORS as err:
+        raise InputError(formats.describe_decompression_error(spec.uri, err)) from None
     if rows:
         yield records_to_table(rows, REJECT_SCHEMA)
 

@@ -25,6 +25,38 @@ def lookup(obj: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, value
 
 
+def safe_rows(obj: Any, source: str, mapping: Mapping[str, str], lang: str,
+              keep_fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """`to_rows`, with rows that cannot be stored (lone surrogates, absurd nesting) rejected instead."""
+    try:
+        rows = list(to_rows(obj, source, mapping, lang, keep_fields))
+        if all(_encodable(row) for row in rows):
+            return rows
+    except RecursionError:
+        return [reject_row(source, "json_too_deep", {"error": "nested deeper than Python's recursion limit"})]
+    except UnicodeEncodeError:
+        pass
+    return [reject_row(source, "invalid_unicode", {"raw": _ascii_raw(obj),
+                                                   "error": "lone surrogate: not valid Unicode"})]
+
+
+def _encodable(row: dict[str, Any]) -> bool:
+    try:
+        for value in row.values():
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _ascii_raw(obj: Any) -> str:
+    try:
+        return json.dumps(obj, ensure_ascii=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return ascii(obj)[:10000]
+
+
 def to_rows(obj: Any, source: str, mapping: Mapping[str, str], lang: str,
             keep_fields: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """One raw record -> one row, or one row per Self-Instruct instance; problems become rejects."""

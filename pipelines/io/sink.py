@@ -1,5 +1,5 @@
-"""Sharded, staged output: a Ray Data `Datasink` that writes shards under a staging prefix, and the
-publish step that moves them into place and writes `_manifest.json` last (the commit point)."""
+"""Sharded, staged output: a Ray Data `Datasink` that writes shards under a staging prefix
+(publish.py moves them into place and commits `_manifest.json`)."""
 from __future__ import annotations
 
 import gzip
@@ -34,9 +34,12 @@ def encode(table: pa.Table, fmt: str) -> bytes:
     return raw.getvalue()
 
 
-def put(uri_root: str, rel_path: str, data: bytes, rows: int) -> dict[str, Any]:
+def put(uri_root: str, stem: str, suffix: str, data: bytes, rows: int) -> dict[str, Any]:
+    """Writes `<stem>-<sha12><suffix>`: a name that only identical bytes share with an earlier release."""
+    sha = hashlib.sha256(data).hexdigest()
+    rel_path = f"{stem}-{sha[:12]}{suffix}"
     storage.write_bytes(storage.join(uri_root, rel_path), data)
-    return {"path": rel_path, "rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": rel_path, "rows": rows, "bytes": len(data), "sha256": sha}
 
 
 class ShardSink(Datasink):
@@ -114,7 +117,7 @@ class _TaskWriter:
         self.sequence[kind] += 1
         formats = self.sink.formats if kind == "data" else ("jsonl",)
         for fmt in formats:
-            self.files[kind].append({**put(self.sink.staging_uri, name + SUFFIX[fmt], encode(head, fmt),
+            self.files[kind].append({**put(self.sink.staging_uri, name, SUFFIX[fmt], encode(head, fmt),
                                            head.num_rows), "format": fmt})
 
     def finish(self) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def test_killed_actor_loses_and_duplicates_nothing_and_rerun_is_free(tmp_path):
         rows = published_rows(tmp_path / "out")
         assert sorted(r["instruction"] for r in rows) == sorted(instructions)
         assert len({r["id"] for r in rows}) == 64 and all(r["output"] for r in rows)
-        exported = json.loads((tmp_path / "out" / "alpaca_gpt4_data.json").read_text())
+        exported = json.loads((tmp_path / "out" / manifest["exports"][0]["path"]).read_text())
         assert len(exported) == 64 and set(exported[0]) == {"instruction", "input", "output"}
 
         server.reset_counts()

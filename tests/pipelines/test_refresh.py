@@ -21,8 +21,10 @@ def test_second_batch_is_deduplicated_against_the_first_release(tmp_path):
     (tmp_path / "b1.jsonl").write_text("\n".join(json.dumps(r) for r in first))
     (tmp_path / "b2.jsonl").write_text("\n".join(json.dumps(r) for r in second))
     release = run(config(tmp_path / "b1.jsonl", tmp_path / "r1"))
-    assert release["artifacts"] == [{"kind": "dedup_index", "stage": "dedup", "path": "_dedup_index"}]
-    assert (tmp_path / "r1" / "_dedup_index").is_dir()
+    (artifact,) = release["artifacts"]
+    assert artifact["kind"] == "dedup_index" and artifact["stage"] == "dedup"
+    assert artifact["path"].startswith("_artifacts/") and artifact["path"].endswith("/_dedup_index")
+    assert (tmp_path / "r1" / artifact["path"]).is_dir()
 
     refresh = run(config(tmp_path / "b2.jsonl", tmp_path / "r2", against=[tmp_path / "r1"]))
     check_balance(refresh)

@@ -72,7 +72,9 @@ def test_real_files_all_formats(data_dir, tmp_path, bad_file):
     assert loaded.num_rows == len(rows)
     loaded_pq = hf.load_dataset("parquet", data_files=[f for f in files if f.endswith(".parquet")], split="train")
     assert loaded_pq.num_rows == len(rows)
-    alpaca = json.loads((out / "alpaca_data.json").read_text())
+    export = manifest["exports"][0]["path"]
+    assert export.startswith("exports/") and export.endswith("/alpaca_data.json")
+    alpaca = json.loads((out / export).read_text())
     assert len(alpaca) == len(rows) and set(alpaca[0]) == {"instruction", "input", "output"}
     assert (out / "README.md").read_text().startswith("# all-formats")
     assert not (out / "_staging").exists()
