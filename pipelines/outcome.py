@@ -19,8 +19,8 @@ def check_outcome(stages: list[dict[str, Any]], staging: str, rejects: list[dict
     if from_read and read["in"] and not read["out"]:
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(read["reasons"].items(), key=lambda x: -x[1]))
         raise InputError(f"all {read['in']} input rows were rejected at read ({reasons}), first at "
-                         f"{first_reject_source(staging, rejects)}; check the input's field mapping "
-                         f"(inputs.N.fields) and format")
+                         f"{first_reject_source(staging, rejects)}; check the input's format and field mapping "
+                         f"(--fields instruction=SOURCE,output=SOURCE, or inputs.N.fields in the config)")
     share = endpoint.max_infra_failure_share if endpoint is not None else DEFAULT_SHARE
     for stage in stages[1:]:
         lost = infra_failures(stage["reasons"])

@@ -35,12 +35,15 @@ def check_output(uri: str) -> None:
         return
     path = os.path.abspath(uri)
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"output {uri} is a file, not a directory: choose another --output")
+        raise ConfigError(f"output {uri} is not writable: it is a file, not a directory; choose another --output")
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"output {uri}: cannot write under {parent}: choose another --output")
+    if not os.path.isdir(parent):
+        raise ConfigError(f"output {uri} is not writable: {parent} is a file; choose another --output")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        reason = "Read-only file system" if os.statvfs(parent).f_flag & os.ST_RDONLY else "Permission denied"
+        raise ConfigError(f"output {uri} is not writable: {reason} (under {parent}); choose another --output")
 
 
 def check_endpoint(cfg: PipelineConfig) -> None:

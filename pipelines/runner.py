@@ -24,7 +24,7 @@ from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
 from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
-from pipelines.io.records import READ_STAGE, check_readable
+from pipelines.io.records import READ_STAGE
 from pipelines.io.layout import STAGING
 from pipelines.io.sink import ShardSink, collect, llm_usage
 from pipelines.preflight import check_before_work
@@ -146,8 +146,6 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
     stages = verify(stage_names, totals, written, rejects_per_stage)
-    if cfg.source is None:
-        check_readable(stages[0])
     check_outcome(stages, staging, rejects, cfg.endpoint, cfg.output.uri, from_read=cfg.source is None)
     if server is not None:
         server.ensure_alive()

@@ -6,7 +6,6 @@ import json
 from typing import Any, Iterator, Mapping
 
 from operators.schema import DETAIL, REASON, STAGE, dumps_meta, record_id
-from pipelines.io.errors import InputError
 from pipelines.io.fields import from_conversation, source_field
 from pipelines.io.formats import RowError
 
@@ -116,19 +115,3 @@ def _raw(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return repr(obj)
-
-
-STRUCTURAL = ("missing_field:", "wrong_type:", "not_an_object", "unsupported_conversation:")
-
-
-def check_readable(read_stage: Mapping[str, Any]) -> None:
-    """Every row rejected at read for one structural reason means the fields were not found: an error
-    naming the fix, not a release of nothing."""
-    reasons = read_stage.get("reasons") or {}
-    if not read_stage.get("in") or read_stage.get("out") or len(reasons) != 1:
-        return
-    (reason, count), = reasons.items()
-    if reason.startswith(STRUCTURAL):
-        raise InputError(f"all {count} input rows were rejected at read as {reason}: the input's fields are "
-                         f"not instruction/input/output; map them with --fields instruction=SOURCE,output=SOURCE "
-                         f"(or inputs[].fields in the config)")

@@ -43,7 +43,7 @@ def test_truncated_gzip_exits_2_naming_the_file(tmp_path):
 
 def test_every_row_rejected_at_read_fails_without_publishing(tmp_path):
     src = tmp_path / "mapped.jsonl"
-    src.write_text("".join(json.dumps({"question": f"q{i}"}) + "\n" for i in range(10)))
+    src.write_text("".join(json.dumps({"prompt_text": f"q{i}"}) + "\n" for i in range(10)))
     config = write_config(tmp_path / "c.yaml", str(src), str(tmp_path / "out"))
     rc, _, err = run_cli("run", str(config))
     assert rc == 2, err[-1500:]
