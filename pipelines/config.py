@@ -221,7 +221,7 @@ def interpolate(value: Any, path: str, where: str = "") -> Any:
 
 
 def validate(raw: dict[str, Any], path: str) -> PipelineConfig:
-    if not raw.get("inputs"):
+    if not raw.get("inputs") and raw.get("source") is None:
         raise ConfigError(f"{path}: this config reads no data of its own: give it with --input URI "
                           f"(and --fields instruction=...,output=... for fields other than instruction/input/output)")
     data = dict(raw)

@@ -53,7 +53,9 @@ def test_bilingual_run(ray_session, data_dir, tmp_path):
             assert stage["in"] == stage["out"] + stage["rejected"], stage
         assert storage.exists(storage.join(cfg.output.uri, "_manifest.json"))
         assert storage.exists(storage.join(cfg.output.uri, "README.md"))
-        loaded_ds = datasets.load_dataset("json", data_files=storage.join(cfg.output.uri, export), split="train")
+        listed = [e["path"] for e in manifest["exports"]]
+        assert len(listed) == 1 and listed[0].endswith("/" + export)
+        loaded_ds = datasets.load_dataset("json", data_files=storage.join(cfg.output.uri, listed[0]), split="train")
         assert loaded_ds.num_rows == manifest["counts"]["output"] > 0
         assert set(loaded_ds.column_names) == {"instruction", "input", "output"}
     english_ids = {r["id"] for r in rows_of(en_cfg.output.uri, en["shards"] + en["rejects"])}
