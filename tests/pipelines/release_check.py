@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import signal
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,18 @@ def write_rows(path: Path, label: str, n: int = 40) -> Path:
     rows += [{"instruction": ""}] * 3  # rejects too
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+@contextlib.contextmanager
+def tmpfs(target: Path, options: str, why: str):
+    """A tmpfs mounted at `target` (created) with mount `options`; skips, saying `why`, where mounting fails."""
+    import pytest
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"{why} ({mounted.stderr.strip() or 'not root?'})")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=True)

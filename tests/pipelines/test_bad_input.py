@@ -1,14 +1,13 @@
 """Bad rows go to rejects with file:line; bad files, outputs and configs fail with exit 2 naming them."""
 import gzip
 import json
-import subprocess
 import time
 
 import pytest
 
 from pipelines.config import ConfigError, read_yaml
 from tests.pipelines.helpers import published_rows, run
-from tests.pipelines.release_check import run_cli, write_config, write_rows
+from tests.pipelines.release_check import run_cli, tmpfs, write_config, write_rows
 
 
 @pytest.mark.usefixtures("ray_session")
@@ -63,14 +62,8 @@ def test_output_that_is_a_file_fails_before_any_work(tmp_path):
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    target = tmp_path / "ro"
-    target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(target)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here ({mounted.stderr.strip()}); as root a chmod is ignored")
-    yield target
-    subprocess.run(["umount", str(target)], check=True)
+    with tmpfs(tmp_path / "ro", "ro,size=1m", "cannot mount a read-only tmpfs here; as root a chmod is ignored") as target:
+        yield target
 
 
 def test_read_only_output_fails_before_any_work(tmp_path, read_only_dir):

@@ -3,23 +3,16 @@ previous release stays complete, no empty or partial `_manifest.json` appears, a
 the next run succeeds."""
 import json
 import os
-import subprocess
 
 import pytest
 
-from tests.pipelines.release_check import release_state, run_cli, unlisted_files, write_config, write_rows
+from tests.pipelines.release_check import release_state, run_cli, tmpfs, unlisted_files, write_config, write_rows
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    target = tmp_path / "disk"
-    target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 2 MiB tmpfs ({mounted.stderr.strip() or 'not root?'})")
-    yield target
-    subprocess.run(["umount", str(target)], check=True)
+    with tmpfs(tmp_path / "disk", "size=2m", "cannot mount a 2 MiB tmpfs") as target:
+        yield target
 
 
 def fill(disk, leave: int) -> None:
