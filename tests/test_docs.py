@@ -15,13 +15,14 @@ LOCAL_EXTRA_MISSING = 'pip install -e ".[local]"'
 
 
 def code_lines(page: Path) -> list[str]:
-    """Lines of fenced code blocks, with `\\` continuations joined and comments cut."""
-    lines, fenced, pending = [], False, ""
+    """Lines of fenced code blocks, with `\\` continuations joined and comments cut; ```text blocks
+    show output, not commands."""
+    lines, fenced, output, pending = [], False, False, ""
     for line in page.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
-            fenced = not fenced
+            fenced, output = not fenced, line.strip() == "```text"
             continue
-        if not fenced:
+        if not fenced or output:
             continue
         line = pending + line.strip()
         if line.endswith("\\"):

@@ -65,7 +65,7 @@ def test_unwritable_output_is_refused_before_work(tmp_path):
     blocker.write_text("")
     code, ray_imported, _, err = cli("validate", "configs/curate.yaml", "--output", str(blocker / "out"))
     assert code == 2 and not ray_imported
-    assert "cannot write" in err and "--output" in err
+    assert "is not writable" in err and "--output" in err
 
 
 def test_fields_must_follow_an_input():
