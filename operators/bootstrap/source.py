@@ -19,7 +19,6 @@ from pydantic import Field
 
 from operators.base import OperatorConfig
 from operators.bootstrap.checks import CandidateChecks, check_instruction
-from operators.bootstrap.novelty import NoveltyIndex
 from operators.bootstrap.seeds import SeedTask
 from operators.llm.client import Outcome
 from operators.llm.operator import LLMOperator
@@ -74,6 +73,7 @@ class BootstrapSource(LLMOperator):
 
     def start(self, seeds: list[SeedTask]) -> None:
         self.seeds = seeds
+        from operators.bootstrap.novelty import NoveltyIndex  # numba kernels: not needed by `validate`
         self.index = NoveltyIndex(self.config.max_rouge)
         for task in seeds:
             self.index.add(task.instruction)

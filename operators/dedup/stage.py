@@ -26,15 +26,11 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from operators.base import Operator, OperatorConfig
-from operators.dedup import batches, graph
-from operators.dedup.components import Edge
-from operators.dedup.removals import removal_table
 from operators import storage
-from operators.dedup.index import EXACT_KEY_VERSION, INDEX_DIRNAME, INDEX_SCHEMA, index_uri_for, write_index
-from operators.dedup.lsh import lsh_params
-from operators.dedup.minhash import MinHasher
-from operators.dedup.release import index_rows, load_releases
 from operators.registry import register
+
+# The dedup modules (numba kernels, scipy, pyarrow.dataset) are imported where they are used, so that
+# `validate` can load this config without them.
 
 KEY_ROW_OVERHEAD = 160  # bytes of a key row besides its band keys: node key, exact key, Arrow offsets
 
@@ -81,6 +77,8 @@ class Dedup(Operator):
 
     def __init__(self, config=None, context=None):
         super().__init__(config, context)
+        from operators.dedup.lsh import lsh_params
+        from operators.dedup.minhash import MinHasher
         cfg = self.config
         self.hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.ngram, cfg.unit)
         self.num_fields = 1 if cfg.combined else len(cfg.fields)
@@ -90,6 +88,7 @@ class Dedup(Operator):
 
     @property
     def params(self) -> dict:
+        from operators.dedup.index import EXACT_KEY_VERSION
         cfg = self.config
         return {"num_perm": cfg.num_perm, "seed": cfg.seed, "ngram": cfg.ngram, "unit": cfg.unit,
                 "fields": list(cfg.fields), "combined": cfg.combined, "bands": self.bands,
@@ -99,6 +98,9 @@ class Dedup(Operator):
         raise TypeError("dedup is a global stage: use apply(dataset)")
 
     def apply(self, ds, engine):
+        from operators.dedup import batches
+        from operators.dedup.release import load_releases
+        from operators.dedup.removals import removal_table
         cfg = self.config
         prep = ds.map_batches(batches.prepare, batch_format="pyarrow", batch_size=cfg.batch_size,
                               fn_kwargs={"fields": cfg.fields, "combined": cfg.combined,
@@ -124,9 +126,10 @@ class Dedup(Operator):
         row_bytes = KEY_ROW_OVERHEAD + 8 * self.bands
         return min(self.bands, max(1, math.ceil(rows * row_bytes / (cfg.group_memory_mb * 2**20))))
 
-    def _edges(self, engine, blocks: list, rows: int) -> list[Edge]:
+    def _edges(self, engine, blocks: list, rows: int) -> list:
         """Key rows per band group -> candidates in one task per group -> signatures of the candidates
         gathered from the blocks -> verified in one task per group. Only edges reach the driver."""
+        from operators.dedup import graph
         if rows < 2 or not blocks:
             return []
         cfg = self.config
@@ -146,6 +149,8 @@ class Dedup(Operator):
 
     def index_dataset(self):
         """Index rows of this run (a Ray Dataset) for `write_index`; available after apply()."""
+        from operators.dedup import batches
+        from operators.dedup.release import index_rows
         if self._prep is None or self.removed is None:
             raise RuntimeError("index_dataset() is available after apply() has run")
         nodes = self._prep.map_batches(_signed, batch_format="pyarrow", fn_kwargs={"columns": batches.INTERNAL})
@@ -156,10 +161,12 @@ class Dedup(Operator):
 
     def write_index(self, uri: str) -> str:
         """Save this run's index (signatures, band keys, published flags) as Parquet at `uri`."""
+        from operators.dedup.index import write_index
         return write_index(self.index_dataset(), uri, self.params)
 
     def write_artifacts(self, output_uri: str) -> list[dict]:
         """Called by the runner while publishing: the index replaces any earlier one beside the data."""
+        from operators.dedup.index import INDEX_DIRNAME, index_uri_for
         uri = index_uri_for(output_uri)
         if storage.exists(uri):
             storage.delete(uri)
@@ -168,6 +175,7 @@ class Dedup(Operator):
 
 
 def _signed(block: pa.Table, columns) -> pa.Table:
+    from operators.dedup import batches
     if batches.NODE not in block.column_names:  # an empty block without the stage's columns
         return pa.table({name: pa.array([], batches.INTERNAL_TYPES[name]) for name in columns})
     table = block.select(list(columns))
@@ -175,17 +183,20 @@ def _signed(block: pa.Table, columns) -> pa.Table:
 
 
 def _key_rows(block: pa.Table, *, groups, **params):
+    from operators.dedup import batches, graph
     nodes = _signed(block, batches.INTERNAL)
     keys = [graph.key_rows(nodes, band_range=band_range, **params) for band_range in groups]
     return keys if len(keys) > 1 else keys[0]
 
 
 def _sig_rows(block: pa.Table, pairs: pa.Table) -> pa.Table:
+    from operators.dedup import graph
     return graph.sig_rows(_signed(block, graph.SIG_COLUMNS), pairs)
 
 
 def _verified(sigs: list[pa.Table], pairs: pa.Table, **params) -> pa.Table:
+    from operators.dedup import graph
     return graph.verified(pairs, sigs, **params)
 
 
-__all__ = ["Dedup", "DedupConfig", "INDEX_SCHEMA"]
+__all__ = ["Dedup", "DedupConfig"]

@@ -19,12 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import httpx2
-import openai
-
 from operators.llm.endpoint import ConfigurationError, EndpointConfig, Price, redact_url
 from operators.llm.limiter import LimiterClient
-from operators.llm.transport import DirectTransport, Reply, SdkTransport, TransportError
+from operators.llm.reply import Reply, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +60,9 @@ class ChatClient:
         self.cfg, self.url, self.limiter = cfg, url, limiter
         self.price: Price = cfg.price() or Price()
         self.ever_connected = False
+        import httpx2  # deferred with the SDK: `validate` imports this module and needs neither
+        import openai
+        from operators.llm.transport import DirectTransport, SdkTransport
         limits = httpx2.Limits(max_connections=cfg.concurrency_per_actor * 2,
                                max_keepalive_connections=cfg.concurrency_per_actor)
         # The SDK's aiohttp transport: httpcore's pool spends CPU per request that grows with

@@ -37,6 +37,7 @@ DEFAULT_PRICES = {
     "gpt-4-32k": Price(prompt_usd_per_1m=60.0, completion_usd_per_1m=120.0),
     "gpt-4o": Price(prompt_usd_per_1m=2.5, completion_usd_per_1m=10.0),
     "gpt-4o-mini": Price(prompt_usd_per_1m=0.15, completion_usd_per_1m=0.6),
+    "gpt-3.5-turbo": Price(prompt_usd_per_1m=0.5, completion_usd_per_1m=1.5),
 }
 
 

@@ -20,24 +20,7 @@ import aiohttp
 import httpx2
 import openai
 
-
-class TransportError(Exception):
-    def __init__(self, kind: str):
-        super().__init__(kind)
-        self.kind = kind
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: Any = None  # parsed JSON of a 2xx answer
-    error_type: Optional[str] = None
-    error_code: Optional[str] = None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
+from operators.llm.reply import Reply, TransportError
 
 
 def connection_kind(err: BaseException) -> str:

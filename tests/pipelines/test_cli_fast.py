@@ -1,5 +1,8 @@
 """Commands that need no cluster import no Ray, and every check that can be made comes before work."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -16,6 +19,33 @@ def test_help_validate_and_inspect_import_no_ray(tmp_path):
     code, ray_imported, _, err = cli("inspect", str(tmp_path / "missing"))
     assert code == 2 and not ray_imported
     assert "no _manifest.json" in err
+
+
+HEAVY = ("ray", "openai", "aiohttp", "numba", "scipy", "pandas")
+_VALIDATE_ALL = """
+import contextlib, io, json, sys
+from pipelines.__main__ import main
+results = {}
+for config in sys.argv[1:]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        results[config] = [main(["validate", config]), err.getvalue()]
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(os.environ["HEAVY"])))
+print(json.dumps({"results": results, "heavy": heavy}))
+"""
+
+
+def test_every_shipped_config_validates_without_engine_sdk_or_kernels():
+    """`validate` loads each operator's config, not what the operators run on (the < 2 s budget);
+    a config that reads no data of its own says so and asks for --input."""
+    configs = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").glob("*.yaml"))
+    done = subprocess.run([sys.executable, "-c", "import os" + _VALIDATE_ALL, *configs], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **KEY, "PYTHONPATH": str(REPO), "HEAVY": json.dumps(HEAVY)})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    for config, (code, err) in report["results"].items():
+        assert code == 0 or (code == 2 and "give it with --input" in err), f"{config}: {err}"
 
 
 def test_inspect_of_a_release_imports_no_ray(tmp_path):
