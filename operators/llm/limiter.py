@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,9 @@ def limiter_handle(name: str, schedule: dict[str, Any]):
 class LimiterClient:
     """Per-process side of the limiter; use from one event loop. `handle=None`: a process-local schedule."""
 
-    def __init__(self, schedule: dict[str, Any], handle: Any = None, name: Optional[str] = None):
+    def __init__(self, schedule: dict[str, Any], handle: Any = None, name: Optional[str] = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self._sleep = sleep  # every wait the limiter imposes goes through it (tests record them)
         self.local = Schedule(**schedule) if handle is None else None
         self.handle, self.name, self.schedule_args = handle, name, schedule
         self._queue: list[tuple[int, float, asyncio.Future]] = []
@@ -168,7 +170,7 @@ class LimiterClient:
         """Wait for a send slot; False when the budget is exhausted (the request must not be sent)."""
         left = self._cooldown_until - time.monotonic()
         if left > 0:
-            await asyncio.sleep(left)
+            await self._sleep(left)
         if self.unlimited:
             self._last_acquire = time.monotonic()
             self._active += 1
@@ -176,7 +178,7 @@ class LimiterClient:
                 self._poller = asyncio.get_running_loop().create_task(self._poll())
             left = self._cooldown_until - time.monotonic()
             if left > 0:
-                await asyncio.sleep(left)
+                await self._sleep(left)
             return True
         future = asyncio.get_running_loop().create_future()
         self._queue.append((tokens, cost_usd, future))
@@ -185,7 +187,7 @@ class LimiterClient:
         if delay is None:
             return False
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         return True
 
     def settle(self, token_delta: int, reserved_usd: float, spent_usd: float, tokens_used: int) -> None:
