@@ -25,14 +25,14 @@ def find_edges(op, nodes: pa.Table) -> list[Edge]:
                                           num_perm=cfg.num_perm, numbers=cfg.numbers)])
 
 
-def dedup_table(op, table: pa.Table, batch_size: int | None = None) -> tuple[pa.Table, list[Edge]]:
+def dedup_table(op, table: pa.Table, batch_rows: int | None = None) -> tuple[pa.Table, list[Edge]]:
     """Run the Dedup operator `op` on `table` in this process, in batches of the stage's size;
     returns (marked table, edges)."""
     cfg = op.config
-    batch_size = batch_size or cfg.batch_size
-    parts = [batches.prepare(table.slice(lo, batch_size), fields=cfg.fields, combined=cfg.combined,
+    batch_rows = batch_rows or cfg.batch_rows
+    parts = [batches.prepare(table.slice(lo, batch_rows), fields=cfg.fields, combined=cfg.combined,
                              hasher=op.hasher, keep=cfg.keep, stage=op.stage)
-             for lo in range(0, max(table.num_rows, 1), batch_size)]
+             for lo in range(0, max(table.num_rows, 1), batch_rows)]
     prepared = pa.concat_tables(parts)
     nodes = prepared.select(list(batches.INTERNAL))
     if nodes.column(batches.NODE).null_count:  # a filter copies every signature; skip it when all are signed

@@ -54,7 +54,7 @@ class DedupConfig(OperatorConfig):
     against: tuple[str, ...] = ()  # URIs of earlier releases' dedup indexes
     max_bucket: int = Field(64, ge=2)  # representatives above which a bucket is paired by window
     window: int = Field(32, ge=1)
-    batch_size: int = Field(4096, ge=1)
+    batch_rows: int = Field(4096, ge=1)  # rows per prepare task (the name every stage uses)
     band_groups: int | None = Field(None, ge=1)  # None: as few as fit in group_memory_mb
     group_memory_mb: int = Field(2048, ge=1)  # key rows one band-group task may hold
 
@@ -102,7 +102,7 @@ class Dedup(Operator):
         from operators.dedup.release import load_releases
         from operators.dedup.removals import removal_table
         cfg = self.config
-        prep = ds.map_batches(batches.prepare, batch_format="pyarrow", batch_size=cfg.batch_size,
+        prep = ds.map_batches(batches.prepare, batch_format="pyarrow", batch_size=cfg.batch_rows,
                               fn_kwargs={"fields": cfg.fields, "combined": cfg.combined,
                                          "hasher": self.hasher, "keep": cfg.keep, "stage": self.stage})
         started = time.perf_counter()

@@ -16,13 +16,13 @@ def kept_and_removed(out: pa.Table) -> tuple[list, list]:
                        out.filter(removed).column("reason").to_pylist())))
 
 
-def test_batch_size_and_empty_rows_do_not_change_the_result():
+def test_batch_rows_and_empty_rows_do_not_change_the_result():
     texts = instructions(1500, seed=11)
     texts[::97] = ["   "] * len(texts[::97])  # empty key text: rejected, never a duplicate
     data = table(texts)
     op = Dedup(DedupConfig(fields=("instruction",)))
-    one, edges_one = local.dedup_table(op, data, batch_size=10_000)
-    many, edges_many = local.dedup_table(op, data, batch_size=128)
+    one, edges_one = local.dedup_table(op, data, batch_rows=10_000)
+    many, edges_many = local.dedup_table(op, data, batch_rows=128)
     assert kept_and_removed(one) == kept_and_removed(many)
     assert sorted(edges_one) == sorted(edges_many)
     reasons = [reason for _, reason in kept_and_removed(one)[1]]
