@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,17 @@ def check_manifest_files(out: Path, manifest: dict[str, Any]) -> None:
         assert len(data) == f["bytes"] and hashlib.sha256(data).hexdigest() == f["sha256"], f["path"]
 
 
-def check_balance(manifest: dict[str, Any]) -> None:
-    previous = None
-    for stage in manifest["stages"]:
-        assert stage["in"] == stage["out"] + stage["rejected"], stage
-        assert sum(stage["reasons"].values()) == stage["rejected"], stage
-        if previous is not None:
-            assert stage["in"] == previous, stage
-        previous = stage["out"]
+def check_balance(manifest: dict[str, Any], rows_in: int, out: Path | None = None) -> None:
+    """Every one of the `rows_in` rows the test fed in is in exactly one place: counted from the
+    published files when `out` is given (shards + rejects, and each reject's stage and reason against
+    the manifest's per-stage reasons), not by re-adding the manifest's own figures."""
     counts = manifest["counts"]
-    assert counts["input"] == counts["output"] + counts["rejected"]
+    assert counts["input"] == rows_in == manifest["stages"][0]["in"], (counts, rows_in)
+    assert counts["output"] + counts["rejected"] == rows_in, counts
+    if out is None:
+        return
+    rows, rejects = published_rows(out), published_rows(out, "rejects")
+    assert (len(rows), len(rejects)) == (counts["output"], counts["rejected"])
+    found = Counter((r["stage"], r["reason"]) for r in rejects)
+    listed = Counter({(s["name"], reason): n for s in manifest["stages"] for reason, n in s["reasons"].items()})
+    assert found == listed, (found, listed)

@@ -43,7 +43,7 @@ def max_rouge(text, others):
 
 def test_every_candidate_is_accounted_for_and_accepted_ones_are_novel(ray_session, server, tmp_path):
     manifest = run(raw_config(server, tmp_path / "out"))
-    check_balance(manifest)
+    check_balance(manifest, manifest["source"]["candidates"], tmp_path / "out")  # the input is what the source generated
     check_manifest_files(tmp_path / "out", manifest)
     source = manifest["stages"][0]
     assert source["name"] == "alpaca" and source["out"] == TARGET == manifest["counts"]["output"]
@@ -146,7 +146,7 @@ def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
     raw = raw_config(server, tmp_path / "out", method="self_instruct", target=40)
     del raw["source"]["prompts_per_round"]
     manifest = run(raw)
-    check_balance(manifest)
+    check_balance(manifest, manifest["source"]["candidates"], tmp_path / "out")
     source = manifest["stages"][0]
     assert manifest["source"]["pooled"] == 40 and source["out"] == manifest["source"]["accepted"] > 0
     assert {"too_similar", "truncated"} <= set(source["reasons"])

@@ -51,7 +51,7 @@ def test_fault_matrix_through_the_pipeline(tmp_path):
                                      cache_uri=str(tmp_path / "cache"), limiter="cluster")
         raw = config(tmp_path, write_input(tmp_path / "in.jsonl", instructions), endpoint)
         manifest = run(raw)
-        check_balance(manifest)
+        check_balance(manifest, len(instructions), tmp_path / "out")
         stage = generate_stage(manifest)
         assert stage["in"] == len(instructions) == stage["out"] + stage["rejected"]
         assert manifest["counts"]["output"] + manifest["counts"]["rejected"] == len(instructions)
@@ -110,7 +110,7 @@ def test_killed_actor_loses_and_duplicates_nothing_and_rerun_is_free(tmp_path):
         manifest = run(raw)
         killer.join()
         assert killed, "no generation actor was found to kill"
-        check_balance(manifest)
+        check_balance(manifest, len(instructions), tmp_path / "out")
         rows = published_rows(tmp_path / "out")
         assert sorted(r["instruction"] for r in rows) == sorted(instructions)
         assert len({r["id"] for r in rows}) == 64 and all(r["output"] for r in rows)
@@ -166,7 +166,7 @@ def test_sigkilled_driver_then_rerun_pays_only_for_unpersisted_answers(tmp_path,
         assert 0 < len(persisted) < len(instructions)
 
         manifest = run(raw)
-        check_balance(manifest)
+        check_balance(manifest, len(instructions), tmp_path / "out")
         rows = published_rows(tmp_path / "out")
         assert len(rows) == len(instructions) == len({r["id"] for r in rows})
         repaid = 0

@@ -27,7 +27,7 @@ def test_second_batch_is_deduplicated_against_the_first_release(tmp_path):
     assert (tmp_path / "r1" / artifact["path"]).is_dir()
 
     refresh = run(config(tmp_path / "b2.jsonl", tmp_path / "r2", against=[tmp_path / "r1"]))
-    check_balance(refresh)
+    check_balance(refresh, len(second), tmp_path / "r2")
     kept = [r["instruction"] for r in published_rows(tmp_path / "r2")]
     assert kept == ["Write a haiku about autumn leaves."]
     rejects = published_rows(tmp_path / "r2", "rejects")

@@ -19,7 +19,9 @@ def test_s3_in_and_out(data_dir, s3_server, s3_bucket):
                     "output": {"uri": f"s3://{s3_bucket}/out/release", "shard_rows": 400,
                                "formats": ["jsonl", "parquet"]},
                     "stages": ["normalize"]})
-    check_balance(manifest)
+    sample = json.loads((data_dir / "gpt4-llm-samples/alpaca_gpt4_zh_sample.json").read_text(encoding="utf-8"))
+    seeds = (data_dir / "belle/zh_seed_tasks.jsonl").read_text(encoding="utf-8").splitlines()
+    check_balance(manifest, len(sample) + sum(1 for line in seeds if line.strip()))
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="out/")["Contents"]}
     assert "out/release/_manifest.json" in keys and "out/release/README.md" in keys
     assert not any("_staging" in k for k in keys)

@@ -18,7 +18,8 @@ def test_runner_with_dedup_stage(data_dir, tmp_path):
         "output": {"uri": str(out), "formats": ["jsonl"]},
         "stages": [{"normalize": {"form": "NFKC"}}, {"dedup": {"threshold": 0.7}}],
     })
-    check_balance(manifest)
+    sample = json.loads((data_dir / "gpt4-llm-samples/alpaca_gpt4_en_sample.json").read_text(encoding="utf-8"))
+    check_balance(manifest, len(sample), out)
     stage = next(s for s in manifest["stages"] if s["name"] == "dedup")
     assert stage["reasons"].get("exact_duplicate") == 14
     rejects = [r for r in published_rows(out, "rejects") if r.get("stage") == "dedup"]

@@ -29,7 +29,8 @@ def test_curate_zh_through_runner(data_dir, tmp_path):
                    {"language_filter": {"lang": "zh", "traditional": "convert"}},
                    {"instruction_filter": {}}, {"length_filter": {}}],
     })
-    check_balance(manifest)
+    sample = json.loads((data_dir / "gpt4-llm-samples/alpaca_gpt4_zh_sample.json").read_text(encoding="utf-8"))
+    check_balance(manifest, len(sample) + len(HANDMADE), out)
     stages = {s["name"]: s for s in manifest["stages"]}
     assert stages["response_filter"]["reasons"]["empty"] == 1
     assert stages["response_filter"]["reasons"]["refusal"] >= 1
