@@ -35,7 +35,7 @@ class InputSpec(_Strict):
     uri: str
     format: Literal["auto", "jsonl", "json", "parquet", "arrow"] = "auto"
     fields: dict[str, str] = Field(default_factory=dict)  # record field -> source field (dotted path)
-    lang: Optional[str] = None  # language of these rows; default: the config's `lang`
+    lang: Optional[str] = None  # language of these rows; default: the config's `lang` ("auto": per row)
     keep_fields: tuple[str, ...] = ()  # source fields copied into meta.extra
     split: Optional[str] = None  # for directories saved by HF datasets as a DatasetDict
 
@@ -76,9 +76,12 @@ class SourceSpec(_Strict):
     config: OperatorConfig
 
 
+AUTO = "auto"  # `lang: auto`: each row's language is detected (language_filter), then its own rules apply
+
+
 class PipelineConfig(_Strict):
     name: str
-    lang: str = ""
+    lang: str = AUTO
     inputs: tuple[InputSpec, ...] = ()
     source: Optional[SourceSpec] = None
     output: OutputSpec

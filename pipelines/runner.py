@@ -16,7 +16,7 @@ from operators.schema import RECORD_SCHEMA
 from pipelines import VERSION, bootstrap, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
-from pipelines.config import PipelineConfig, config_hash
+from pipelines.config import AUTO, PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
 from pipelines.io.exports import export_alpaca_json
@@ -38,6 +38,7 @@ def list_inputs(cfg: PipelineConfig) -> list[InputFile]:
     files = []
     for spec in cfg.inputs:
         lang = spec.lang if spec.lang is not None else cfg.lang
+        lang = "" if lang == AUTO else lang  # unknown until detected
         for uri, size, fmt in expand_input(spec.uri, spec.format, spec.split):
             copy = sum(1 for f in files if f.uri == uri)
             files.append(InputFile(uri, size, fmt, tuple(sorted(spec.fields.items())), lang, spec.keep_fields,
@@ -216,6 +217,6 @@ def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash:
         "rejects": rejects,
         "exports": exports,
         "schema": {f.name: str(f.type) for f in RECORD_SCHEMA},
-        "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang} for f in files],
+        "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang or AUTO} for f in files],
         "config": redact_config(raw),
     }

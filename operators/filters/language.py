@@ -62,12 +62,12 @@ class LanguageFilter(Operator):
             texts[name], field_problems = field_array(batch, name, optional=name == "input")
             problems.append(field_problems)
         reasons = first_problem(n, *problems)
-        expected = row_lang_array(batch, cfg.lang)
-        langs = expected.to_pylist()
         # Scores column by column (common rows decided in C), then decisions for the rows that need them.
         detected, methods, raw = {}, {}, {}
         for name in cfg.fields:
             detected[name], methods[name], raw[name] = identify_column(texts[name], cfg.max_chars)
+        expected = self._expected(row_lang_array(batch, cfg.lang), detected)
+        langs = expected.to_pylist()
         trad = {name: self._traditional(texts[name], detected[name]) for name in cfg.fields}
         details: list[dict[str, Any] | None] = [None] * n
         meta_updates: list[dict[str, Any] | None] = [None] * n
@@ -75,8 +75,6 @@ class LanguageFilter(Operator):
         for i in self._rows_to_check(expected, detected, trad, reasons):
             row_detected = {name: (detected[name][i], methods[name].get(i) or self._method(detected[name][i]))
                             for name in cfg.fields}
-            if not langs[i]:
-                langs[i] = self._detect_row_lang(row_detected)
             instruction = self._text(texts, raw, "instruction", i)
             row_trad = {name: trad[name].get(i, (0, 0.0)) for name in cfg.fields}
             reasons[i], details[i], convert = self._check_row(instruction, row_detected, row_trad, langs[i])
@@ -142,11 +140,17 @@ class LanguageFilter(Operator):
             rows.update(i for name in cfg.fields for i in trad[name])
         return sorted(i for i in rows if reasons[i] is None)
 
-    def _detect_row_lang(self, detected: dict[str, tuple[str, str]]) -> str:
-        for name in ("instruction", "output", "input"):
-            if name in detected and detected[name][0] != UND:
-                return detected[name][0]
-        return ""
+    @staticmethod
+    def _expected(given: pa.Array, detected: dict[str, list[str]]) -> pa.Array:
+        """The row's language where given, else the first of instruction, output, input that has one
+        ("" when none has: such a row is not checked)."""
+        if not pc.any(pc.equal(given, "")).as_py():
+            return given
+        found = pa.array([""] * len(given), pa.string())
+        for name in reversed([f for f in ("instruction", "output", "input") if f in detected]):
+            lang = pa.array(detected[name], pa.string())
+            found = pc.if_else(pc.equal(lang, UND), found, lang)
+        return pc.if_else(pc.equal(given, ""), found, given)
 
     def _check_row(self, instruction: str, detected: dict[str, tuple[str, str]],
                    trad: dict[str, tuple[int, float]], expected: str) -> tuple[str | None, dict | None, list[str]]:

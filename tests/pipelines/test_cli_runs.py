@@ -133,3 +133,38 @@ def test_identical_rerun_publishes_byte_identical_shards_and_keeps_the_cost(tmp_
     assert replayed["requests"] == 0 and replayed["cached"] == 12 and replayed["cost_usd"] == 0
     assert replayed["answers_cost_usd"] == paid["answers_cost_usd"] == paid["cost_usd"]
     assert replayed["answers_completion_tokens"] == paid["completion_tokens"] > 0
+
+
+def rejected(out):
+    rows = []
+    for part in json.loads((out / "_manifest.json").read_text())["rejects"]:
+        with gzip.open(out / part["path"], "rt") as handle:
+            rows.extend(json.loads(line) for line in handle)
+    return rows
+
+
+def test_curate_config_detects_each_rows_language_and_applies_its_rules(data_dir, tmp_path):
+    """`lang: auto` (configs/curate.yaml's default): real Chinese and English GPT-4 answers in one run are
+    both curated, each by its own language's rules; a language the config does not allow is rejected."""
+    samples = data_dir / "gpt4-llm-samples"
+    zh = json.loads((samples / "alpaca_gpt4_zh_sample.json").read_text(encoding="utf-8"))
+    en = json.loads((samples / "alpaca_gpt4_en_sample.json").read_text(encoding="utf-8"))
+    french = [{"instruction": "Décrivez le cycle de l'eau en trois phrases simples et claires.",
+               "output": "L'eau s'évapore des océans. Elle forme des nuages. Elle retombe en pluie sur la terre."}]
+    out = tmp_path / "out"
+    code, _, _, err = cli("run", "configs/curate.yaml", "--input", str(samples / "alpaca_gpt4_zh_sample.json"),
+                          "--input", str(samples / "alpaca_gpt4_en_sample.json"),
+                          "--input", write_jsonl(tmp_path / "fr.jsonl", french), "--output", str(out))
+    assert code == 0, err[-3000:]
+    rows, rejects = published(out), rejected(out)
+    assert len(rows) + len(rejects) == len(zh) + len(en) + 1
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(row["source"].split(":")[0].rsplit("/", 1)[-1], set()).add(row["lang"])
+    assert by_file == {"alpaca_gpt4_zh_sample.json": {"zh"}, "alpaca_gpt4_en_sample.json": {"en"}}
+    kept_zh = sum(1 for r in rows if r["lang"] == "zh")
+    kept_en = sum(1 for r in rows if r["lang"] == "en")
+    assert kept_zh > 0.85 * len(zh) and kept_en > 0.85 * len(en), (kept_zh, kept_en)
+    assert [r["reason"] for r in rejects if "fr.jsonl" in r["source"]] == ["unsupported_language"]
+    chinese_rules = [r for r in rejects if r["lang"] == "zh" and r["stage"] == "instruction_filter"]
+    assert chinese_rules and all(json.loads(r["detail"]).get("lang", "zh") == "zh" for r in chinese_rules)
