@@ -76,6 +76,13 @@ class SourceSpec(_Strict):
     config: OperatorConfig
 
 
+class CardSpec(_Strict):
+    """Licence fields for the dataset card (README.md beside the manifest) and the report."""
+    license: Optional[str] = None  # e.g. cc-by-nc-4.0
+    license_url: Optional[str] = None
+    notes: Optional[str] = None  # terms of the inputs or the model that the data inherits
+
+
 class PipelineConfig(_Strict):
     name: str
     lang: str = ""
@@ -86,6 +93,7 @@ class PipelineConfig(_Strict):
     ray: RaySpec = RaySpec()
     endpoint: Optional[EndpointConfig] = None
     local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
+    card: CardSpec = CardSpec()
 
     @model_validator(mode="after")
     def _inputs_or_source(self) -> "PipelineConfig":
