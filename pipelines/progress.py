@@ -52,6 +52,8 @@ def limiter_totals(run_id: str) -> dict[str, Any]:
     """Requests, tokens and USD spent so far, summed over this run's limiter actors."""
     import ray
     out = {"requests": 0, "tokens": 0, "spent_usd": 0.0}
+    if not ray.is_initialized():
+        return out
     try:
         job = ray.get_runtime_context().get_job_id()
         names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
