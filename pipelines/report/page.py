@@ -126,7 +126,12 @@ def verbs(div: dict[str, Any] | None) -> str:
         f"<p>The {len(div['verbs'])} most common root verbs of the instructions and their 4 most common "
         f"direct-object nouns, parsed with {escape(div['parser'])}{sampled}. "
         f"<b>{div['no_pair_share']:.1%}</b> of the parsed instructions have no verb-noun pair "
-        f"(questions, noun phrases, verbs without an object).</p>{chart}"))
+        f"(questions, noun phrases, verbs without an object).</p>{chart}"
+        f"<p class=muted>{escape('; '.join(_verb_line(v) for v in div['verbs']))}</p>"))
+
+
+def _verb_line(verb: dict[str, Any]) -> str:
+    return f"{verb['verb']} {verb['count']:,}: " + ", ".join(f"{n['noun']} {n['count']:,}" for n in verb["nouns"])
 
 
 def llm_usage(usage: dict[str, Any], lineage: dict[str, Any]) -> str:
