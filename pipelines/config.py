@@ -55,6 +55,7 @@ class OutputSpec(_Strict):
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
+    report: bool = True  # report.html beside the release (docs/report.md)
 
 
 class RaySpec(_Strict):

@@ -161,9 +161,10 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     if monitor.timeline():
         manifest["timeline"] = monitor.timeline()
-    manifest["report"] = report.stage_report(cfg.output.uri, staging, manifest)
+    if cfg.output.report:
+        manifest["report"] = report.stage_report(cfg.output.uri, staging, manifest)
     lock.check()
-    publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports + [manifest["report"]])
+    publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports + report.listed(manifest))
     publish.commit(cfg.output.uri, manifest)
     write_card(cfg.output.uri, manifest)
     report.copy_to_root(cfg.output.uri, manifest)

@@ -88,15 +88,19 @@ def stage_report(output_uri: str, staging_uri: str, manifest: dict[str, Any]) ->
     return {"path": path, "bytes": len(html), "sha256": sha, "format": "html"}
 
 
+def listed(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    entry = manifest.get("report")
+    return [entry] if isinstance(entry, dict) and entry.get("path") else []
+
+
 def copy_to_root(output_uri: str, manifest: dict[str, Any]) -> None:
     """`OUTPUT/report.html`: the committed release's page under the name people open (like README.md,
-    rewritten by the next run if a kill left it stale)."""
-    entry = manifest.get("report")
-    if not isinstance(entry, dict) or not entry.get("path"):
-        return
-    source = storage.join(output_uri, entry["path"])
+    rewritten by the next run if a kill left it stale; removed if the release has no report)."""
     target = storage.join(output_uri, REPORT)
-    if not storage.exists(source):
+    source = storage.join(output_uri, listed(manifest)[0]["path"]) if listed(manifest) else None
+    if source is None or not storage.exists(source):
+        if storage.exists(target):
+            storage.delete(target)
         return
     html = storage.read_bytes(source)
     if not storage.exists(target) or storage.read_bytes(target) != html:
