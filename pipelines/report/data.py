@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -140,7 +141,7 @@ def duplicates(manifest: dict[str, Any], rows: pa.Table, rejects: pa.Table) -> d
     for s in manifest.get("stages", []):
         for reason in DEDUP_REASONS:
             counts[reason] += (s.get("reasons") or {}).get(reason, 0)
-    dup = rejects.filter(pa.compute.is_in(rejects.column("reason"), pa.array(DEDUP_REASONS)))
+    dup = rejects.filter(pc.is_in(rejects.column("reason"), pa.array(DEDUP_REASONS)))
     wanted: dict[str, list[dict[str, Any]]] = {r: [] for r in DEDUP_REASONS}
     for row in dup.select(["reason", "instruction", "input", "detail"]).to_pylist():
         if len(wanted[row["reason"]]) < EXAMPLES_PER_REASON:
@@ -160,7 +161,7 @@ def _rows_by_id(tables: list[pa.Table], ids: set) -> dict[str, dict[str, Any]]:
     if not ids:
         return found
     for table in tables:
-        hit = table.filter(pa.compute.is_in(table.column("id"), pa.array(sorted(ids), pa.string())))
+        hit = table.filter(pc.is_in(table.column("id"), pa.array(sorted(ids), pa.string())))
         for row in hit.select(["id", "instruction", "input"]).to_pylist():
             found.setdefault(row["id"], row)
     return found
