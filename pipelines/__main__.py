@@ -1,4 +1,4 @@
-"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT`.
+"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT | report OUTPUT`.
 
 `validate`, `inspect` and `--help` never import Ray: only `run` does, after every check has passed.
 """
@@ -49,9 +49,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     _config_options(run)
     run.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     run.add_argument("--json", action="store_true", help="print the manifest as JSON at the end")
+    run.add_argument("--progress", choices=("auto", "live", "lines", "off"), default="auto",
+                     help="live table on a terminal, compact lines otherwise (auto), or none (off)")
+    run.add_argument("--progress-interval", type=float, default=10.0, metavar="S",
+                     help="seconds between compact progress lines (default 10)")
+    run.add_argument("--ray-progress", action="store_true", help="show Ray Data's own progress bars too")
     _config_options(sub.add_parser("validate", help="check a config and its inputs, output and endpoint; run nothing"))
     ins = sub.add_parser("inspect", help="summarise a published output")
     ins.add_argument("output")
+    rep = sub.add_parser("report", help="write a published output's HTML report")
+    rep.add_argument("output")
+    rep.add_argument("--out", help="where to write it (default: OUTPUT/report.html)")
+    rep.add_argument("--verb-sample", type=int, default=None, metavar="N",
+                     help="instructions parsed for the verb-noun chart (default 10000; 0: all)")
     return parser.parse_args(argv)
 
 
@@ -61,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return inspect(args.output)
+        if args.command == "report":
+            return write_report(args.output, args.out, args.verb_sample)
         return configured(args)
     except KeyboardInterrupt:
         print("interrupted: nothing new was published (the previous release, if any, is untouched); "
@@ -86,7 +98,9 @@ def configured(args: argparse.Namespace) -> int:
             print(f"{args.config}: {cfg.name}: ok ({len(cfg.stages)} stages: "
                   f"{', '.join(s.name for s in cfg.stages) or '-'}) -> {cfg.output.uri}")
         return 0
+    from pipelines import progress
     from pipelines.runner import run_pipeline
+    progress.configure(args.progress, args.progress_interval, args.ray_progress)
     for cfg, raw in loaded:  # each pipeline's summary as soon as it ends
         print_summary(cfg, run_pipeline(cfg, raw, address=args.address), args.json, len(loaded) > 1)
     return 0
@@ -117,6 +131,18 @@ def inspect(output: str) -> int:
         return EXIT_USAGE
     print(f"{manifest['name']}: run {manifest['run_id']}, config {manifest['config_hash'][:12]}")
     print(summary_table(manifest))
+    return 0
+
+
+def write_report(output: str, out: str | None, verb_sample: int | None) -> int:
+    from pipelines.io.layout import ManifestError, read_manifest
+    from pipelines.report import DEFAULT_SAMPLE, write_report as write
+    try:
+        manifest = read_manifest(output)
+    except (FileNotFoundError, ManifestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(write(output, manifest, out, DEFAULT_SAMPLE if verb_sample is None else verb_sample or None))
     return 0
 
 

@@ -5,6 +5,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.lineage import lineage_markdown
+
 FIELD_DOCS = {
     "id": "stable hash of the normalised instruction, input and language",
     "instruction": "the task",
@@ -58,6 +60,13 @@ config `{manifest['config_hash'][:12]}`). `_manifest.json` is the commit point a
 ```
 {summary_table(manifest)}
 ```
+
+## Report
+[`report.html`](report.html): funnel with rejected examples, lengths, language mix, duplicates,
+verb-noun diversity (open it in any browser; it loads nothing from the network).
+
+## Lineage
+{lineage_markdown(manifest)}
 
 ## Fields
 | field | type | meaning |

@@ -55,6 +55,7 @@ class OutputSpec(_Strict):
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
+    report: bool = True  # report.html beside the release (docs/report.md)
 
 
 class RaySpec(_Strict):
@@ -79,6 +80,13 @@ class SourceSpec(_Strict):
 AUTO = "auto"  # `lang: auto`: each row's language is detected (language_filter), then its own rules apply
 
 
+class CardSpec(_Strict):
+    """Licence fields for the dataset card (README.md beside the manifest) and the report."""
+    license: Optional[str] = None  # e.g. cc-by-nc-4.0
+    license_url: Optional[str] = None
+    notes: Optional[str] = None  # terms of the inputs or the model that the data inherits
+
+
 class PipelineConfig(_Strict):
     name: str
     lang: str = AUTO
@@ -89,6 +97,7 @@ class PipelineConfig(_Strict):
     ray: RaySpec = RaySpec()
     endpoint: Optional[EndpointConfig] = None
     local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
+    card: CardSpec = CardSpec()
 
     @model_validator(mode="after")
     def _inputs_or_source(self) -> "PipelineConfig":

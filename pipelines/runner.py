@@ -13,7 +13,7 @@ import ray
 from operators.base import StageContext
 from operators.registry import get_operator
 from operators.schema import RECORD_SCHEMA
-from pipelines import VERSION, bootstrap, local_llm
+from pipelines import VERSION, bootstrap, local_llm, progress, report
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
 from pipelines.config import AUTO, PipelineConfig, config_hash
@@ -92,6 +92,7 @@ def recover(output_uri: str) -> None:
         log.info("removed %d file(s) left by an interrupted run under %s", deleted, output_uri)
     if manifest is not None:
         write_card(output_uri, manifest)
+        report.copy_to_root(output_uri, manifest)
 
 
 def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock: OutputLock,
@@ -105,6 +106,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
     ensure_ray(cfg, address)
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
+    progress.ray_data_progress(data_context)
     staging = storage.join(cfg.output.uri, STAGING, run_id)
     try:
         manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server)
@@ -120,26 +122,19 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
              server: Optional[local_llm.ManagedServer]) -> dict[str, Any]:
     accountant = Accountant.remote()
     reporter = Reporter(accountant)
-    source_report = None
-    if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
-        ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
-    else:
-        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
-    global_ops: list = []
-    for stage in cfg.stages:
-        context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
-        ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows,
-                         global_ops)
-
     stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
-    try:
-        ds.write_datasink(sink)
-    except Exception:
-        original = reporter.first_failure()  # the operator's own error, not Ray's UserCodeException
-        if original is None:
-            raise
-        raise original from None
+    budget = cfg.endpoint.model_dump(include={"max_cost_usd", "max_requests"}) if cfg.endpoint else {}
+    monitor = progress.Monitor(reporter, stage_names, run_id, budget)
+    with monitor:  # from the first read: a global stage (dedup) runs the plan before it while being added
+        ds, source_report, global_ops = _plan(cfg, files, run_id, settings, reporter)
+        try:
+            ds.write_datasink(sink)
+        except Exception:
+            original = reporter.first_failure()  # the operator's own error, not Ray's UserCodeException
+            if original is None:
+                raise
+            raise original from None
 
     totals = reporter.totals()
     ray.kill(accountant)
@@ -165,12 +160,32 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         manifest["source"] = source_report
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
+    if monitor.timeline():
+        manifest["timeline"] = monitor.timeline()
+    if cfg.output.report:
+        manifest["report"] = report.stage_report(cfg.output.uri, staging, manifest)
     lock.check()
-    publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports)
+    publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports + report.listed(manifest))
     publish.commit(cfg.output.uri, manifest)
     write_card(cfg.output.uri, manifest)
+    report.copy_to_root(cfg.output.uri, manifest)
     publish.collect_garbage(cfg.output.uri, manifest)
     return manifest
+
+
+def _plan(cfg: PipelineConfig, files: list[InputFile], run_id: str, settings: dict[str, Any],
+          reporter: Reporter) -> tuple[ray.data.Dataset, Optional[dict[str, Any]], list]:
+    source_report = None
+    if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
+        ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
+    else:
+        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+    global_ops: list = []
+    for stage in cfg.stages:
+        context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
+        ds = apply_stage(ds, get_operator(stage.op), stage.config, context, reporter, cfg.ray.batch_rows,
+                         global_ops)
+    return ds, source_report, global_ops
 
 
 def write_card(output_uri: str, manifest: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from operators import storage
 from pipelines.io.layout import MANIFEST, STAGING, ManifestError, read_manifest  # noqa: F401
 
-RELEASE_DIRS = ("data", "rejects", "exports", "_artifacts")
+RELEASE_DIRS = ("data", "rejects", "exports", "reports", "_artifacts")
 LEGACY_FILES = ("_dedup_index",)  # an index beside the data, as written before manifests listed it
 CRASH_ENV = "INSTRUCTPIPE_TEST_CRASH"  # tests only: `kill:POINT` or `pause:SECONDS` at every point
 
@@ -47,6 +47,7 @@ def commit(output_uri: str, manifest: dict[str, Any]) -> None:
 
 def listed_paths(manifest: dict[str, Any]) -> set[str]:
     files = manifest.get("shards", []) + manifest.get("rejects", []) + manifest.get("exports", [])
+    files += [manifest["report"]] if isinstance(manifest.get("report"), dict) else []
     return {f["path"] for f in files} | {a["path"] for a in manifest.get("artifacts", [])}
 
 

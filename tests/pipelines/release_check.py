@@ -22,7 +22,9 @@ def release_state(output_uri: str) -> Optional[str]:
     if not storage.exists(uri):
         return None
     manifest = json.loads(storage.read_bytes(uri))
-    for entry in manifest["shards"] + manifest["rejects"] + manifest["exports"]:
+    listed = manifest["shards"] + manifest["rejects"] + manifest["exports"]
+    listed += [manifest["report"]] if manifest.get("report") else []  # the report, published like the shards
+    for entry in listed:
         data = storage.read_bytes(storage.join(output_uri, entry["path"]))
         assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['path']} does not match the manifest"
     for artifact in manifest.get("artifacts", []):

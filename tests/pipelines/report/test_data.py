@@ -1,0 +1,73 @@
+"""The report's figures from a small release written the way the sink writes it (no Ray)."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+from operators.schema import REJECT_SCHEMA, RECORD_SCHEMA, make_record
+from pipelines.io.sink import encode
+from pipelines.report import data, verbs
+from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
+
+
+def release(tmp_path, rows, rejects):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "rejects").mkdir()
+    (tmp_path / "data" / "a.jsonl.gz").write_bytes(encode(pa.Table.from_pylist(rows, RECORD_SCHEMA), "jsonl"))
+    (tmp_path / "rejects" / "r.jsonl.gz").write_bytes(encode(pa.Table.from_pylist(rejects, REJECT_SCHEMA), "jsonl"))
+    reasons: dict = {}
+    for r in rejects:
+        reasons.setdefault(r["stage"], {}).setdefault(r["reason"], 0)
+        reasons[r["stage"]][r["reason"]] += 1
+    return {"shards": [{"path": "data/a.jsonl.gz", "format": "jsonl"}],
+            "rejects": [{"path": "rejects/r.jsonl.gz", "format": "jsonl"}],
+            "stages": [{"name": s, "in": 0, "out": 0, "rejected": sum(r.values()), "reasons": r}
+                       for s, r in reasons.items()]}
+
+
+def test_funnel_examples_duplicate_pairs_and_lengths_per_language(tmp_path):
+    kept = make_record("Write a poem about the sea.", "", "Waves roll in and out.", "en")
+    zh = make_record("写一首关于大海的诗。", "", "海浪 翻滚。", "zh")
+    rejects = [{**make_record(f"Too short {n}", "", "", "en"), "stage": "length_filter", "reason": "too_short",
+                "detail": None} for n in range(5)]
+    rejects.append({**make_record("Write a poem about the sea!", "", "x", "en"), "stage": "dedup",
+                    "reason": "near_duplicate", "detail": json.dumps({"duplicate_of": kept["id"], "similarity": 0.8})})
+    manifest = release(tmp_path, [kept, zh], rejects)
+    rows, rej = data.release_rows(str(tmp_path), manifest), data.reject_rows(str(tmp_path), manifest)
+    stages = {s["name"]: s for s in data.funnel(manifest, rej)}
+    short = stages["length_filter"]["reasons"][0]
+    assert short["count"] == 5 and [e["instruction"] for e in short["examples"]] == [f"Too short {n}" for n in range(3)]
+    dups = data.duplicates(manifest, rows, rej)
+    assert dups["counts"] == {"exact_duplicate": 0, "near_duplicate": 1}
+    assert dups["pairs"]["near_duplicate"][0]["kept"]["instruction"] == "Write a poem about the sea."
+    lengths = data.lengths(rows)
+    assert lengths["en"]["instruction"]["n"] == 1 and lengths["en"]["instruction"]["max"] == 6  # words
+    assert lengths["zh"]["instruction"]["max"] == 10 and lengths["zh"]["output"]["max"] == 5  # characters
+    assert lengths["zh"]["input"]["n"] == 0  # empty inputs are not counted
+    mix = data.language_mix(rows, rej)
+    assert mix == [{"lang": "en", "published": 1, "rejected": 6}, {"lang": "zh", "published": 1, "rejected": 0}]
+
+
+def test_histogram_puts_the_long_tail_in_the_last_bin():
+    hist = data.histogram(list(range(1, 101)) + [10_000])
+    assert sum(hist["counts"]) == 101 and hist["counts"][-1] >= 1 and hist["max"] == 10_000
+    assert len(hist["edges"]) == len(hist["counts"]) + 1
+
+
+def test_english_verbs_of_alpaca_instructions_are_the_papers_verbs():
+    texts = alpaca_instructions(1500)
+    result = verbs.diversity([str(i) for i in range(len(texts))], texts, "en", limit=1000)
+    top = [v["verb"] for v in result["verbs"]]
+    assert result["parsed"] == 1000 and len(top) == 20
+    assert sum(v in top[:10] for v in ("write", "give", "generate", "describe", "create", "explain")) >= 4, top
+    assert all(1 <= len(v["nouns"]) <= 4 for v in result["verbs"])
+    assert 0.05 < result["no_pair_share"] < 0.6
+
+
+def test_chinese_verbs_come_from_jieba_pos_tags():
+    texts = [t["instruction"] for t in seed_tasks(BELLE_ZH_SEEDS)]
+    result = verbs.diversity([str(i) for i in range(len(texts))], texts, "zh", limit=None)
+    assert result["parser"] == "jieba.posseg" and result["parsed"] == len(texts)
+    assert result["verbs"] and result["with_pair"] > len(texts) // 4
+    assert verbs.chinese_pairs(["写一首诗"]) == [("写", "诗")]
