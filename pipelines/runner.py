@@ -12,7 +12,7 @@ import ray
 
 from operators.base import StageContext
 from operators.registry import get_operator
-from operators.schema import RECORD_SCHEMA
+from operators.schema import RECORD_SCHEMA, TYPED_COLUMNS
 from pipelines import VERSION, bootstrap, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
@@ -73,7 +73,7 @@ def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str
     files = list_inputs(cfg)  # a missing input is reported before anything is created
     with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
         recover(cfg.output.uri)
-        if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
+        if any(map(local_llm.wanted, cfg.all_endpoints().values())):  # `base_url: local`: the embedded server
             with local_llm.managed_server(cfg.local_llm) as server:
                 return _run(cfg, raw, files, lock, address, server)
         return _run(cfg, raw, files, lock, address)
@@ -131,7 +131,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
                          global_ops)
 
     stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
-    sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
+    sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns,
+                     typed_columns(cfg))
     try:
         ds.write_datasink(sink)
     except Exception:
@@ -157,9 +158,11 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
     if artifacts:
         manifest["artifacts"] = artifacts
-    usage = llm_usage(sink.results)
+    usage, by_endpoint = llm_usage(sink.results)
     if usage:
         manifest["llm"] = usage
+    if by_endpoint and cfg.endpoints:
+        manifest["llm_endpoints"] = by_endpoint
     if source_report is not None:
         manifest["source"] = source_report
     if server is not None:
@@ -172,6 +175,12 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
     return manifest
 
 
+def typed_columns(cfg: PipelineConfig) -> list[str]:
+    """The typed columns (candidates, comparisons) the config's stages make, in schema order."""
+    made = {c for s in cfg.stages for c in get_operator(s.op).output_columns}
+    return [name for name in TYPED_COLUMNS if name in made]
+
+
 def write_card(output_uri: str, manifest: dict[str, Any]) -> None:
     """README.md describes the committed release (rewritten by the next run if a kill left it stale)."""
     uri = storage.join(output_uri, "README.md")
@@ -182,19 +191,22 @@ def write_card(output_uri: str, manifest: dict[str, Any]) -> None:
 
 def preflight(cfg: PipelineConfig, settings: dict[str, Any]) -> None:
     """Checks operators can make before any work (a missing API key, an unreachable endpoint)."""
-    ops = [s.op for s in cfg.stages] + ([cfg.source.method] if cfg.source else [])
-    for op in ops:
+    steps = [(s.op, s.config) for s in cfg.stages] + ([(cfg.source.method, cfg.source.config)] if cfg.source else [])
+    for op, config in steps:
         check = getattr(get_operator(op), "preflight", None)
         if check is not None:
-            check(settings)
+            check(settings, config)
 
 
 def run_settings(cfg: PipelineConfig, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
-    """Run-wide sections that operators may read (the endpoint names its key's variable, not the key)."""
-    endpoint = cfg.endpoint.model_dump() if cfg.endpoint else None
-    if server is not None:
-        endpoint = local_llm.endpoint_settings(endpoint, server, cfg.local_llm)
-    return {"endpoint": endpoint, "output_uri": cfg.output.uri, "lang": cfg.lang}
+    """Run-wide sections that operators may read (endpoints name their key's variable, not the key)."""
+    def section(endpoint):
+        if server is not None and local_llm.wanted(endpoint):
+            return local_llm.endpoint_settings(endpoint.model_dump(), server, cfg.local_llm)
+        return endpoint.model_dump()
+    return {"endpoint": section(cfg.endpoint) if cfg.endpoint else None,
+            "endpoints": {name: section(e) for name, e in cfg.endpoints.items()},
+            "output_uri": cfg.output.uri, "lang": cfg.lang}
 
 
 def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str,
@@ -215,7 +227,8 @@ def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash:
         "shards": shards,
         "rejects": rejects,
         "exports": exports,
-        "schema": {f.name: str(f.type) for f in RECORD_SCHEMA},
+        "schema": {**{f.name: str(f.type) for f in RECORD_SCHEMA},
+                   **{name: str(TYPED_COLUMNS[name]) for name in typed_columns(cfg)}},
         "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang} for f in files],
         "config": redact_config(raw),
     }
