@@ -120,16 +120,23 @@ class LLMOperator(Operator):
             return next(iter(self.services))
         raise ConfigurationError(f"stage {self.stage}: no endpoint {name!r} among {sorted(map(str, self.services))}")
 
+    def retry_input(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
+        """A second request for an answer the step cannot use (e.g. a judge reply without a score);
+        None (the default): no second try."""
+        return None
+
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = table_rows(batch, self.row_fields)
         requests = [self.format_inputs(row) for row in rows]
-        flat = self.complete([r for row_requests in requests for r in row_requests])
+        flat_requests = [r for row_requests in requests for r in row_requests]
+        flat, paid = self._with_retries(flat_requests, self.complete(flat_requests))
         reasons, details, updates, metas, start = [], [], [], [], 0
         for row, row_requests in zip(rows, requests):
-            outcomes, start = flat[start:start + len(row_requests)], start + len(row_requests)
+            end = start + len(row_requests)
+            outcomes, entry = flat[start:end], self.llm_entry(row_requests, [o for p in paid[start:end] for o in p])
+            start = end
             reason, detail, update = self.format_outputs(row, outcomes)
             meta = dict(update.pop("meta", None) or {})
-            entry = self.llm_entry(row_requests, outcomes)
             if entry is not None:
                 meta["llm"] = {**(loads_meta(row.get("meta")).get("llm") or {}), self.stage: entry}
             reasons.append(reason)
@@ -143,10 +150,23 @@ class LLMOperator(Operator):
         batch = set_column(batch, "meta", update_meta([row.get("meta") for row in rows], metas))
         return self.decide(batch, reasons, details)
 
-    def llm_entry(self, requests: list[Optional[Request]], outcomes: list[Optional[Outcome]]) -> Any:
+    def _with_retries(self, requests: list[Optional[Request]], outcomes: list[Optional[Outcome]]):
+        """(final outcomes, every outcome paid per request: the first and, if retried, the second)."""
+        retries = [self.retry_input(r, o) if r is not None else None for r, o in zip(requests, outcomes)]
+        paid = [[(r, o)] if o is not None else [] for r, o in zip(requests, outcomes)]
+        if not any(retries):
+            return outcomes, paid
+        final = list(outcomes)
+        for i, outcome in enumerate(self.complete(retries)):
+            if outcome is not None:
+                final[i] = outcome
+                paid[i].append((retries[i], outcome))
+        return final, paid
+
+    def llm_entry(self, requests: list[Optional[Request]], paid: list[tuple[Request, Outcome]]) -> Any:
         """`meta.llm.<stage>`: one request's facts, or a list of them for a step that asks several times."""
-        entries = [llm_meta(o, self._endpoint_of(r)) for r, o in zip(requests, outcomes) if o is not None]
-        if len(requests) == 1:
+        entries = [llm_meta(o, self._endpoint_of(r)) for r, o in paid]
+        if len(requests) == 1 and len(entries) <= 1:
             return entries[0] if entries else None
         return entries or None
 
