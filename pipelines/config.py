@@ -44,12 +44,21 @@ class InputSpec(_Strict):
         return value
 
 
+class ExportSpec(_Strict):
+    """One feedback export (operators/feedback/layouts.py): a JSON array in `layout` named `name`."""
+    name: str = Field(pattern=r"^[^/\\]+$")
+    layout: Literal["v2", "v1", "pairs", "pairs_chat"]
+    pairs_from: Literal["scores", "comparisons"] = "scores"  # v1 and pairs: judge scores or pairwise verdicts
+    min_margin: float = Field(1.0, ge=0)  # pairs from scores: chosen - rejected >= this (ties never pair)
+
+
 class OutputSpec(_Strict):
     uri: str
     formats: tuple[Literal["jsonl", "parquet"], ...] = ("jsonl",)
     shard_rows: int = Field(10000, gt=0)
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
+    exports: tuple[ExportSpec, ...] = ()  # feedback exports (comparison data, preference pairs)
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
 
 

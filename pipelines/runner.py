@@ -19,7 +19,8 @@ from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
-from pipelines.io.exports import export_alpaca_json
+from operators.feedback.summary import summarise_rows
+from pipelines.io.exports import FEEDBACK_FIELDS, export_alpaca_json, export_feedback, iter_rows
 from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
@@ -152,6 +153,7 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         server.ensure_alive()
 
     exports = [export_alpaca_json(staging, shards, cfg.output.alpaca_json)] if cfg.output.alpaca_json else []
+    exports += [export_feedback(staging, shards, spec) for spec in cfg.output.exports]
     artifacts_uri = storage.join(cfg.output.uri, "_artifacts", f"{run_id}-{lock.token[:8]}")
     artifacts = [{**a, "path": f"_artifacts/{run_id}-{lock.token[:8]}/{a['path']}"} for op in global_ops
                  if hasattr(op, "write_artifacts") for a in op.write_artifacts(artifacts_uri)]
@@ -165,6 +167,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         manifest["llm_endpoints"] = by_endpoint
     if source_report is not None:
         manifest["source"] = source_report
+    if typed_columns(cfg):  # scores per source, pairwise statistics per judge
+        manifest["feedback"] = summarise_rows(iter_rows(staging, shards, FEEDBACK_FIELDS))
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     lock.check()
