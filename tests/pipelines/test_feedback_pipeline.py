@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import load_config
+from pipelines.feedback_summary import summarise
 from pipelines.runner import run_pipeline
 from tests.pipelines.helpers import check_balance, check_manifest_files, published_rows
 from tests.support.feedback_server import REAL_ANSWERS, FeedbackAnswers, hidden_score
@@ -62,6 +63,8 @@ def test_gpt4_feedback_scores_exports_and_a_free_rerun(tmp_path):
             (s["score"] for s in v2[0]["responses_and_scores"]), reverse=True)
         for item in export(tmp_path, manifest, "comparison_data_v1.json"):
             assert hidden_score(item["completion_a"]) >= hidden_score(item["completion_b"]) + 1
+        plot = summarise(str(tmp_path / "out"))  # the code that summarises the paper's ratings
+        assert plot["mean"] == {s: v["mean"] for s, v in scores.items()} and len(plot["rows"]) == 30
         paid = server.total
         again = run("gpt4_feedback.yaml", tmp_path, server)
         assert server.total == paid + 3 * 2  # only the failing row (3 endpoints x 2 attempts): the rest is cached
