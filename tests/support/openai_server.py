@@ -253,12 +253,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--replay", help="alpaca_gpt4_data.json-style file of answers")
     parser.add_argument("--bootstrap", action="store_true", help="answer instruction-generation prompts with lists")
+    parser.add_argument("--feedback", action="store_true",
+                        help="answers per model and a hidden-rule judge (tests/support/feedback_server.py)")
+    parser.add_argument("--first-bias", type=float, default=0.0, help="with --feedback: first-position bias")
     parser.add_argument("--fault", action="append", default=[], help="NAME=RATE, e.g. length=0.1")
     args = parser.parse_args()
     answer = replay_answers(args.replay) if args.replay else deterministic_answer
     if args.bootstrap:
         from tests.support.bootstrap_server import bootstrap_answer
         answer = bootstrap_answer
+    if args.feedback:
+        from tests.support.feedback_server import FeedbackAnswers
+        answer = FeedbackAnswers(first_bias=args.first_bias)
     faults = {name: float(rate) for name, rate in (item.split("=", 1) for item in args.fault)}
     server = FakeOpenAI(latency_s=args.latency, answer_fn=answer, port=args.port, fault_rates=faults).start()
     print(f"listening {server.url}", flush=True)
