@@ -8,7 +8,8 @@ server (`python -m tests.support.openai_server --feedback`), real GPT-4 answers 
 1. a first `instructpipe run` pays for the candidates and the judgments;
 2. a second run with a new judge model (`--set endpoints.judge.model=...`) finds every candidate in
    the cache and sends only judge calls, which the server timestamps.
-Judge rate = judge calls / (last arrival - first arrival + latency); ideal = judge actors x
+Judge rate = judge requests / (last arrival - first arrival + latency), timed by the server for the
+judge's model only; ideal = judge actors x
 concurrency per actor / latency. Both orders count as calls, so a pair costs `judge_calls_per_pair`
 (2.0 when no reply needs a retry). Last line: `share_of_ideal=... judge_calls_per_pair=...`.
 """
@@ -39,9 +40,10 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     return proc, line.split()[1]
 
 
-def arrivals(url: str, since: float) -> list[float]:
+def arrivals(url: str, model: str) -> list[float]:
+    """When the server received each request for `model` (the judge's, unique to the timed run)."""
     with urllib.request.urlopen(url.removesuffix("/v1") + "/_stats") as reply:
-        return [t for t in json.load(reply)["arrivals"] if t >= since]
+        return json.load(reply)["by_model"].get(model, [])
 
 
 def run_cli(config: str, url: str, data: Path, out: Path, judge_model: str) -> dict:
@@ -60,10 +62,11 @@ def run_cli(config: str, url: str, data: Path, out: Path, judge_model: str) -> d
 def bench(config: str, stage: str, url: str, data: Path, latency: float) -> dict:
     out = OUT / "feedback" / config.removesuffix(".yaml")
     run_cli(config, url, data, out, "gpt-4")
-    since = time.time()
-    manifest = run_cli(config, url, data, out, f"gpt-4-bench-{int(since)}")
-    times = arrivals(url, since)
-    calls = manifest["llm"][stage]["requests"]
+    judge_model = f"gpt-4-bench-{int(time.time())}"
+    manifest = run_cli(config, url, data, out, judge_model)
+    times = arrivals(url, judge_model)
+    llm = manifest["llm"][stage]
+    calls = llm["requests"] + llm["cached"]  # duplicate instructions share one request
     rate = len(times) / (max(times) - min(times) + latency)
     ideal = ACTORS * IN_FLIGHT / latency
     feedback = manifest["feedback"]
