@@ -26,6 +26,7 @@ BUILTIN_MODULES = {
     "generate_candidates": "operators.feedback.candidates",
     "judge": "operators.feedback.judge",
     "compare": "operators.feedback.compare",
+    "critique_revise": "operators.feedback.critique_revise",
 }
 
 

@@ -48,7 +48,7 @@ class ExportSpec(_Strict):
     """One feedback export (operators/feedback/layouts.py): a JSON array in `layout` named `name`."""
     name: str = Field(pattern=r"^[^/\\]+$")
     layout: Literal["v2", "v1", "pairs", "pairs_chat"]
-    pairs_from: Literal["scores", "comparisons"] = "scores"  # v1 and pairs: judge scores or pairwise verdicts
+    pairs_from: Literal["scores", "comparisons", "revisions"] = "scores"  # judge scores, pairwise verdicts, revisions
     min_margin: float = Field(1.0, ge=0)  # pairs from scores: chosen - rejected >= this (ties never pair)
 
 

@@ -67,7 +67,7 @@ class Compare(LLMOperator):
                 requests.append(Request(messages, self.params(), self.config.endpoint))
         return requests or [None]
 
-    def retry_input(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
+    def follow_up(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
         if outcome is not None and outcome.reason is None and parse_verdict(outcome.content) is None:
             return retry_messages(request, outcome, VERDICT_RETRY)
         return None

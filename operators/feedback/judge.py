@@ -64,7 +64,7 @@ class Judge(LLMOperator):
                     self.config.endpoint))
         return requests or [None]
 
-    def retry_input(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
+    def follow_up(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
         if outcome is not None and outcome.reason is None and parse_score(outcome.content) is None:
             return retry_messages(request, outcome, SCORE_RETRY)
         return None

@@ -8,7 +8,8 @@
   `prompt: [{role: user, content}]`, `chosen` / `rejected`: `[{role: assistant, content}]`.
 
 Pairs (`v1`, `pairs`, `pairs_chat`) come from scores (every two scored candidates at least `min_margin`
-apart, the higher chosen) or from pairwise `comparisons` (a clear result only). Ties never become pairs.
+apart, the higher chosen), from pairwise `comparisons` (a clear result only), or from `revisions`
+(critique_revise: the revision chosen over the original). Ties never become pairs.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from itertools import combinations
 from typing import Any, Iterator, Literal
 
 from operators.feedback.prompts import request_text
+from operators.schema import loads_meta
 
 Layout = Literal["v2", "v1", "pairs", "pairs_chat"]
 LAYOUTS = ("v2", "v1", "pairs", "pairs_chat")
@@ -28,6 +30,11 @@ def scored(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 def preference_pairs(row: dict[str, Any], source: str, min_margin: float) -> Iterator[tuple[str, str]]:
     """(chosen, rejected) answers of a row."""
+    if source == "revisions":
+        record = loads_meta(row.get("meta")).get("critique_revise") or {}
+        if record.get("original") and record.get("revision"):
+            yield row.get("output") or record["revision"], record["original"]
+        return
     if source == "comparisons":
         answers = {c["source"]: c["response"] for c in row.get("candidates") or []}
         for c in row.get("comparisons") or []:

@@ -120,22 +120,26 @@ class LLMOperator(Operator):
             return next(iter(self.services))
         raise ConfigurationError(f"stage {self.stage}: no endpoint {name!r} among {sorted(map(str, self.services))}")
 
-    def retry_input(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
-        """A second request for an answer the step cannot use (e.g. a judge reply without a score);
-        None (the default): no second try."""
+    def follow_up(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
+        """A second request after this one's answer: ask again for a reply the step cannot use (a judge
+        without a rating), or the next step of a chain (critique, then revision); None: none."""
         return None
+
+    def format_chains(self, row: dict[str, Any], chains: list[list[Outcome]]) -> Verdict:
+        """Each request's outcomes (the first, and its follow-up's); by default only the last counts."""
+        return self.format_outputs(row, [chain[-1] if chain else None for chain in chains])
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = table_rows(batch, self.row_fields)
         requests = [self.format_inputs(row) for row in rows]
         flat_requests = [r for row_requests in requests for r in row_requests]
-        flat, paid = self._with_retries(flat_requests, self.complete(flat_requests))
+        paid = self._with_follow_ups(flat_requests, self.complete(flat_requests))
         reasons, details, updates, metas, start = [], [], [], [], 0
         for row, row_requests in zip(rows, requests):
             end = start + len(row_requests)
-            outcomes, entry = flat[start:end], self.llm_entry(row_requests, [o for p in paid[start:end] for o in p])
+            chains, entry = paid[start:end], self.llm_entry(row_requests, [o for p in paid[start:end] for o in p])
             start = end
-            reason, detail, update = self.format_outputs(row, outcomes)
+            reason, detail, update = self.format_chains(row, [[o for _, o in chain] for chain in chains])
             meta = dict(update.pop("meta", None) or {})
             if entry is not None:
                 meta["llm"] = {**(loads_meta(row.get("meta")).get("llm") or {}), self.stage: entry}
@@ -150,18 +154,16 @@ class LLMOperator(Operator):
         batch = set_column(batch, "meta", update_meta([row.get("meta") for row in rows], metas))
         return self.decide(batch, reasons, details)
 
-    def _with_retries(self, requests: list[Optional[Request]], outcomes: list[Optional[Outcome]]):
-        """(final outcomes, every outcome paid per request: the first and, if retried, the second)."""
-        retries = [self.retry_input(r, o) if r is not None else None for r, o in zip(requests, outcomes)]
+    def _with_follow_ups(self, requests: list[Optional[Request]],
+                         outcomes: list[Optional[Outcome]]) -> list[list[tuple[Request, Outcome]]]:
+        """Per request, every (request, outcome) paid: the first and, if there was one, its follow-up."""
+        follow = [self.follow_up(r, o) if r is not None else None for r, o in zip(requests, outcomes)]
         paid = [[(r, o)] if o is not None else [] for r, o in zip(requests, outcomes)]
-        if not any(retries):
-            return outcomes, paid
-        final = list(outcomes)
-        for i, outcome in enumerate(self.complete(retries)):
-            if outcome is not None:
-                final[i] = outcome
-                paid[i].append((retries[i], outcome))
-        return final, paid
+        if any(follow):
+            for i, outcome in enumerate(self.complete(follow)):
+                if outcome is not None:
+                    paid[i].append((follow[i], outcome))
+        return paid
 
     def llm_entry(self, requests: list[Optional[Request]], paid: list[tuple[Request, Outcome]]) -> Any:
         """`meta.llm.<stage>`: one request's facts, or a list of them for a step that asks several times."""

@@ -16,7 +16,7 @@ from operators import storage
 from operators.feedback import layouts
 
 ALPACA_FIELDS = ("instruction", "input", "output")
-FEEDBACK_FIELDS = ("instruction", "input", "candidates", "comparisons")
+FEEDBACK_FIELDS = ("instruction", "input", "output", "meta", "candidates", "comparisons")
 
 
 def export_alpaca_json(staging_uri: str, shards: list[dict[str, Any]], name: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@
   `hidden_score` (distinct words), in one of several reply styles (`7`, `Rating: [[7]]`, `Score: 7/10`,
   `7.0`). Markers in the request: `[[judge:unparsed]]` (never a rating), `[[judge:unparsedx1]]` (none in
   the first reply, a rating when asked again), `[[judge:11]]` (always 11, out of range).
+* Critique prompts (critique_revise) get a short critique; the revision request after it gets the
+  answer with a sentence added (`[[revise:same]]` in the request: the answer unchanged).
 * Compare prompts get `[[A]]`, `[[B]]` or `[[C]]` by the hidden scores; with probability `first_bias`
   (seeded per prompt) the judge prefers the answer shown first whatever it says. `shown` counts the
   (first, second) answer pairs it was shown.
@@ -64,6 +66,8 @@ class FeedbackAnswers:
     def __call__(self, messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
         first = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
         retried = any(m.get("role") == "assistant" for m in messages)
+        if "Critique the answer:" in first:
+            return self.revise(first, retried)
         pair = _PAIR.search(first)
         if pair:
             return self.compare(first, pair.group(1), pair.group(2), retried)
@@ -86,6 +90,12 @@ class FeedbackAnswers:
             return f"{mark.group(1)}\nOut of the scale."
         score = hidden_score(answer)
         return str(score) if retried else STYLES[int(_draw(answer) * len(STYLES))].format(s=score)
+
+    def revise(self, prompt: str, retried: bool) -> str:
+        if not retried:
+            return "The answer could name its sources and be more specific."
+        original = _ANSWER.search(prompt).group(1)
+        return original if "[[revise:same]]" in prompt else original + " Sources: see the references above."
 
     def compare(self, prompt: str, first: str, second: str, retried: bool) -> str:
         with self._lock:

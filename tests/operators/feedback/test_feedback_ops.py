@@ -145,3 +145,31 @@ def test_a_judge_that_always_prefers_the_first_answer_only_ties(real_rows, tmp_p
         comparisons = [c for row in out.to_pylist() for c in row["comparisons"]]
         assert len(comparisons) == 4
         assert all(c["ab"] == "a" and c["ba"] == "b" and c["result"] == "inconsistent" for c in comparisons)
+
+
+def test_critique_then_revision_become_chosen_and_rejected(real_rows, tmp_path):
+    from operators.feedback.critique_revise import PRINCIPLES, CritiqueRevise
+    from operators.feedback.layouts import items
+    server, _ = serve()
+    rows = [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in real_rows[:4]]
+    rows += [{"instruction": "Say hi [[revise:same]]", "output": "Hi."}, {"instruction": "Nothing yet", "output": ""}]
+    batch = records_to_table([make_record(r["instruction"], r.get("input", ""), r["output"], source=f"t:{i}")
+                              for i, r in enumerate(rows)])
+    with server:
+        out, count = apply(CritiqueRevise, {"endpoint": "judge"}, batch, tmp_path, server)
+        assert (count.rows_in, count.rows_out, count.rejected) == (6, 4, 2)
+        got = {r["instruction"]: r for r in out.to_pylist()}
+        assert got["Say hi [[revise:same]]"]["reason"] == "revision_unchanged"
+        assert got["Nothing yet"]["reason"] == "empty_output"
+        for row in rows[:4]:
+            kept = got[row["instruction"]]
+            record = json.loads(kept["meta"])["critique_revise"]
+            assert kept["output"] == row["output"] + " Sources: see the references above." == record["revision"]
+            assert record["original"] == row["output"] and record["principle"] in PRINCIPLES
+            assert record["critique"].startswith("The answer could")
+            assert len(json.loads(kept["meta"])["llm"]["critique_revise"]) == 2  # critique, then revision
+            (pair,) = items(kept, "pairs", "revisions")
+            assert (pair["chosen"], pair["rejected"]) == (kept["output"], row["output"])
+        again, _ = apply(CritiqueRevise, {"endpoint": "judge"}, batch, tmp_path, server)  # same principles
+        assert [json.loads(r["meta"]).get("critique_revise", {}).get("principle") for r in again.to_pylist()] == \
+            [json.loads(r["meta"]).get("critique_revise", {}).get("principle") for r in out.to_pylist()]
