@@ -82,3 +82,17 @@ def test_pairwise_with_an_always_first_judge_gives_only_ties_and_no_pairs(tmp_pa
         assert stats["win_rates"] == {"a": 0.5, "b": 0.5}
         assert export(tmp_path, manifest, "preference_pairs.json") == []
         assert export(tmp_path, manifest, "preference_pairs_chat.json") == []
+
+
+def test_critique_revise_pairs_balance(tmp_path):
+    with FakeOpenAI(latency_s=0.01, answer_fn=FeedbackAnswers(), expected_key=CANARY_KEY) as server:
+        manifest = run("critique_revise.yaml", tmp_path, server, n=6)
+        check_balance(manifest)
+        assert manifest["counts"] == {"input": 7, "output": 6, "rejected": 1}
+        rows = published_rows(tmp_path / "out")
+        pairs = export(tmp_path, manifest, "revision_pairs.json")
+        assert sorted((p["chosen"], p["rejected"]) for p in pairs) == sorted(
+            (r["output"], json.loads(r["meta"])["critique_revise"]["original"]) for r in rows)
+        assert len(export(tmp_path, manifest, "revision_pairs_chat.json")) == 6
+        assert set(manifest["llm_endpoints"]) == {"endpoints.answer", "endpoints.reviser"}
+        assert manifest["llm_endpoints"]["endpoints.reviser"]["requests"] == 12  # a critique and a revision each
