@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from operators.base import OperatorConfig
+from operators.llm.endpoint import LLMStageConfig
 from operators.llm.client import Outcome
 from operators.llm.operator import LLMOperator, Verdict
 from operators.llm.prompts import build_messages
@@ -21,7 +21,7 @@ from operators.llm.service import Request
 from operators.registry import register
 
 
-class GenerateConfig(OperatorConfig):
+class GenerateConfig(LLMStageConfig):
     template: Literal["alpaca", "alpaca_zh", "plain"] = "alpaca"
     system_prompt: Optional[str] = None
     temperature: float = Field(1.0, ge=0, le=2)

@@ -23,6 +23,10 @@ BUILTIN_MODULES = {
     "alpaca": "operators.bootstrap.alpaca",
     "self_instruct": "operators.bootstrap.self_instruct",
     "unnatural": "operators.bootstrap.unnatural",
+    "generate_candidates": "operators.feedback.candidates",
+    "judge": "operators.feedback.judge",
+    "compare": "operators.feedback.compare",
+    "critique_revise": "operators.feedback.critique_revise",
 }
 
 

@@ -3,6 +3,10 @@
 Columns are fixed Arrow types. `meta` is a JSON object encoded as a string so that stages can add
 lineage (parent id, stages passed, model, usage, scores, ...) without changing the Arrow schema.
 Rejected rows carry three more columns: `stage`, `reason` and `detail` (JSON object as a string).
+
+Typed columns (`TYPED_COLUMNS`) exist only in pipelines whose stages make them: `candidates` (several
+models' answers to the row, with their judge scores) and `comparisons` (pairwise verdicts between them).
+The sink keeps them in shards and rejects with these types.
 """
 from __future__ import annotations
 
@@ -16,6 +20,21 @@ import pyarrow as pa
 
 RECORD_FIELDS = ("id", "instruction", "input", "output", "lang", "source", "meta")
 RECORD_SCHEMA = pa.schema([(name, pa.string()) for name in RECORD_FIELDS])
+
+USAGE_TYPE = pa.struct([("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()),
+                        ("total_tokens", pa.int64())])
+# One answer: who gave it (`source`: endpoint name, `#k` for the k-th sample), or why it failed (`reason`);
+# the judge's `score` 1-10 (null: not scored, `score_reason` says why), `score_spread` over `samples: k`.
+CANDIDATE_TYPE = pa.struct([("source", pa.string()), ("response", pa.string()), ("finish_reason", pa.string()),
+                            ("usage", USAGE_TYPE), ("reason", pa.string()), ("score", pa.float64()),
+                            ("score_spread", pa.float64()), ("score_reason", pa.string())])
+# One pair judged twice: `ab` the verdict with a's answer shown first, `ba` with b's first (both in terms
+# of a/b: "a", "b", "tie"); `result`: "a", "b", "tie", "inconsistent" (the two disagree: a tie) or
+# "judge_unparsed"; `judge`: the endpoint; lengths for the length-aware summary.
+COMPARISON_TYPE = pa.struct([("a", pa.string()), ("b", pa.string()), ("ab", pa.string()), ("ba", pa.string()),
+                             ("result", pa.string()), ("judge", pa.string()), ("a_chars", pa.int64()),
+                             ("b_chars", pa.int64())])
+TYPED_COLUMNS = {"candidates": pa.list_(CANDIDATE_TYPE), "comparisons": pa.list_(COMPARISON_TYPE)}
 
 STAGE, REASON, DETAIL = "stage", "reason", "detail"
 REJECT_FIELDS = (STAGE, REASON, DETAIL)

@@ -19,7 +19,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from operators.base import OperatorConfig, StageContext
+from operators.base import StageContext
+from operators.llm.endpoint import LLMStageConfig
 from operators.filters.langid import UND, ensure_seeded, identify, normalize_lang
 from operators.llm.client import Outcome
 from operators.llm.operator import LLMOperator, Verdict
@@ -33,7 +34,7 @@ FIELDS = ("instruction", "input", "output")
 CHANGED = ("id", "instruction", "input", "output", "lang")
 
 
-class TranslateConfig(OperatorConfig):
+class TranslateConfig(LLMStageConfig):
     target: str = "zh"  # any language the language check knows; "zh" = Simplified Chinese
     source: Optional[str] = "en"  # language of the rows; None: detected per row
     fields: tuple[Literal["instruction", "input", "output"], ...] = ("instruction", "input")

@@ -1,4 +1,4 @@
-"""Pipeline configs: YAML -> validated pydantic models, `--set` overrides, `${ENV}` interpolation.
+"""Pipeline configs: YAML -> validated pydantic models (reading, `--set` and `${ENV}`: config_text.py).
 
 Errors name the file, the field path and what was expected, and never echo a value (it may be a
 secret interpolated from the environment).
@@ -8,23 +8,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 from typing import Any, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from operators.base import OperatorConfig
-from operators.llm.endpoint import EndpointConfig
+from operators.llm.endpoint import EndpointConfig, endpoint_refs
 from operators.registry import get_operator
+from pipelines.config_text import (ConfigError, apply_override, interpolate, read_yaml,  # noqa: F401
+                                   MAX_CONFIG_BYTES, MAX_CONFIG_NODES)
 from pipelines.local_llm import LocalLLMConfig
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names file, field path and expectation."""
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 class _Strict(BaseModel):
@@ -48,12 +44,21 @@ class InputSpec(_Strict):
         return value
 
 
+class ExportSpec(_Strict):
+    """One feedback export (operators/feedback/layouts.py): a JSON array in `layout` named `name`."""
+    name: str = Field(pattern=r"^[^/\\]+$")
+    layout: Literal["v2", "v1", "pairs", "pairs_chat"]
+    pairs_from: Literal["scores", "comparisons", "revisions"] = "scores"  # judge scores, pairwise verdicts, revisions
+    min_margin: float = Field(1.0, ge=0)  # pairs from scores: chosen - rejected >= this (ties never pair)
+
+
 class OutputSpec(_Strict):
     uri: str
     formats: tuple[Literal["jsonl", "parquet"], ...] = ("jsonl",)
     shard_rows: int = Field(10000, gt=0)
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
+    exports: tuple[ExportSpec, ...] = ()  # feedback exports (comparison data, preference pairs)
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
     report: bool = True  # report.html beside the release (docs/report.md)
 
@@ -95,7 +100,8 @@ class PipelineConfig(_Strict):
     output: OutputSpec
     stages: tuple[StageSpec, ...] = ()
     ray: RaySpec = RaySpec()
-    endpoint: Optional[EndpointConfig] = None
+    endpoint: Optional[EndpointConfig] = None  # the default for LLM stages
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)  # named: a stage's `endpoint: NAME`
     local_llm: LocalLLMConfig = LocalLLMConfig()  # the embedded server, when endpoint.base_url is "local"
     card: CardSpec = CardSpec()
 
@@ -104,6 +110,22 @@ class PipelineConfig(_Strict):
         if bool(self.inputs) == (self.source is not None):
             raise ValueError("give either `inputs` (at least one) or a `source`, not both")
         return self
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, value: dict[str, EndpointConfig]) -> dict[str, EndpointConfig]:
+        bad = [name for name in value if not _ENDPOINT_NAME.match(name)]
+        if bad:
+            raise ValueError(f"endpoint names must be identifiers (letters, digits, _ or -): {bad}")
+        return value
+
+    def endpoint_named(self, name: Optional[str]) -> Optional[EndpointConfig]:
+        """`endpoint:` for None, else `endpoints.NAME` (None when not defined)."""
+        return self.endpoint if name is None else self.endpoints.get(name)
+
+    def all_endpoints(self) -> dict[Optional[str], EndpointConfig]:
+        defined = {None: self.endpoint} if self.endpoint is not None else {}
+        return {**defined, **self.endpoints}
 
 
 def load_config(path: str, overrides: list[str] = (), inputs: list[dict[str, Any] | str] = (),
@@ -140,98 +162,6 @@ def parse_fields(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-MAX_CONFIG_BYTES = 1 << 20
-MAX_CONFIG_NODES = 100_000  # after expanding aliases: a "billion laughs" document stops here
-
-
-def read_yaml(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: config larger than {MAX_CONFIG_BYTES} bytes")
-    loader = yaml.SafeLoader(data)
-    try:
-        node = loader.get_single_node()
-        if node is not None and _expanded_nodes(node, {}) > MAX_CONFIG_NODES:
-            raise ConfigError(f"{path}: config expands to more than {MAX_CONFIG_NODES} YAML nodes "
-                              f"(aliases referring to aliases?)")
-        raw = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    finally:
-        loader.dispose()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return raw
-
-
-def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
-    """Nodes the document has once every alias is expanded (an alias is the same node object again)."""
-    if id(node) in memo:
-        return memo[id(node)]
-    memo[id(node)] = MAX_CONFIG_NODES + 1  # a node that contains itself expands without end
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_nodes(item, memo) for item in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
-
-
-def apply_override(raw: dict[str, Any], item: str, path: str) -> None:
-    """`a.b.0.c=value`; the value is parsed as YAML (numbers, booleans, lists)."""
-    if "=" not in item:
-        raise ConfigError(f"{path}: --set {item!r}: expected key=value")
-    key, value = item.split("=", 1)
-    parts = key.split(".")
-    node: Any = raw
-    for depth, part in enumerate(parts[:-1]):
-        node = _child(node, part, nxt=parts[depth + 1], where=f"{path}: --set {key}")
-    last = parts[-1]
-    parsed = yaml.safe_load(value) if value != "" else ""
-    if isinstance(node, list):
-        node[_index(node, last, f"{path}: --set {key}")] = parsed
-    else:
-        node[last] = parsed
-
-
-def _child(node: Any, part: str, nxt: str, where: str) -> Any:
-    if isinstance(node, list):
-        return node[_index(node, part, where)]
-    if not isinstance(node, dict):
-        raise ConfigError(f"{where}: {part!r} is inside a value that is not a mapping")
-    if node.get(part) is None:
-        node[part] = {}
-    return node[part]
-
-
-def _index(node: list, part: str, where: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
-        raise ConfigError(f"{where}: {part!r} is not an index of a list of {len(node)}")
-    return int(part)
-
-
-def interpolate(value: Any, path: str, where: str = "") -> Any:
-    """Replace `${VAR}` in strings from the environment; a missing variable names only its name."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, path, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, path, f"{where}.{i}") for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-        def substitute(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                raise ConfigError(f"{path}: {where}: environment variable {name} is not set")
-            return os.environ[name]
-        return _ENV.sub(substitute, value)
-    return value
-
-
 def validate(raw: dict[str, Any], path: str) -> PipelineConfig:
     if not raw.get("inputs") and raw.get("source") is None:
         raise ConfigError(f"{path}: this config reads no data of its own: give it with --input URI "
@@ -242,9 +172,23 @@ def validate(raw: dict[str, Any], path: str) -> PipelineConfig:
     if raw.get("source") is not None:
         data["source"] = _source(raw["source"], path)
     try:
-        return PipelineConfig.model_validate(data)
+        cfg = PipelineConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_describe(err, path)) from None
+    check_endpoint_refs(cfg, path)
+    return cfg
+
+
+def check_endpoint_refs(cfg: PipelineConfig, path: str) -> None:
+    """Every `endpoint: NAME` a stage (or the source) gives is defined under `endpoints:`."""
+    steps = [(f"stages.{i}.{s.op}", s.config) for i, s in enumerate(cfg.stages)]
+    if cfg.source is not None:
+        steps.append(("source", cfg.source.config))
+    for where, config in steps:
+        for name in endpoint_refs(config):
+            if name is not None and name not in cfg.endpoints:
+                raise ConfigError(f"{path}: {where}: endpoint {name!r} is not defined under `endpoints:` "
+                                  f"(defined: {', '.join(sorted(cfg.endpoints)) or 'none'})")
 
 
 def _stage(item: Any, index: int, path: str) -> dict[str, Any]:

@@ -5,9 +5,10 @@ Each failure is one line naming what to change. Nothing here imports Ray or star
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from operators import storage
-from operators.llm.endpoint import LOCAL, EndpointConfig, load_api_key, resolve_base_url
+from operators.llm.endpoint import LOCAL, EndpointConfig, endpoint_label, endpoint_refs, load_api_key, resolve_base_url
 from operators.registry import get_operator
 from pipelines import local_llm
 from pipelines.config import ConfigError, PipelineConfig
@@ -47,29 +48,35 @@ def check_output(uri: str) -> None:
 
 
 def check_endpoint(cfg: PipelineConfig) -> None:
+    """Every endpoint an LLM stage uses (`endpoint:` or `endpoints.NAME`) has a key and, with a budget, a price."""
     llm_stages = [s for s in cfg.stages if getattr(get_operator(s.op), "preflight", None) is not None]
-    if not llm_stages:
-        return
-    if cfg.endpoint is None:
-        raise ConfigError(f"{cfg.name}: stage {llm_stages[0].name} talks to a model but the config has no "
-                          f"`endpoint:` section: add one (base_url, model, api_key_env)")
-    if local_llm.wanted(cfg.endpoint):
+    for stage in llm_stages:
+        for name in endpoint_refs(stage.config):
+            endpoint = cfg.endpoint_named(name)
+            if endpoint is None:  # a name is checked by the config itself; this is the default
+                raise ConfigError(f"{cfg.name}: stage {stage.name} talks to a model but the config has no "
+                                  f"`endpoint:` section: add one (base_url, model, api_key_env)")
+            check_one(endpoint, endpoint_label(name), getattr(stage.config, "model", None))
+
+
+def check_one(endpoint: EndpointConfig, label: str, model: Optional[str]) -> None:
+    if local_llm.wanted(endpoint):
         local_llm.check_installed()
         return
-    url = resolve_base_url(cfg.endpoint)
+    url = resolve_base_url(endpoint)
     if url != LOCAL:
-        load_api_key(cfg.endpoint, url)
-    for model in {cfg.endpoint.model, *(getattr(s.config, "model", None) for s in llm_stages)} - {None}:
-        check_price(cfg.endpoint, model)
+        load_api_key(endpoint, url)
+    for name in {endpoint.model, model} - {None}:
+        check_price(endpoint, name, label)
 
 
-def check_price(endpoint: EndpointConfig, model: str) -> None:
+def check_price(endpoint: EndpointConfig, model: str, label: str = "endpoint") -> None:
     """A budget needs a price: without one the cost of a request is unknown."""
     if endpoint.max_cost_usd is None or endpoint.model_copy(update={"model": model}).price() is not None:
         return
-    raise ConfigError(f"endpoint.max_cost_usd is {endpoint.max_cost_usd:g} but no price is known for model "
-                      f"{model!r}: set endpoint.prices.{model}.prompt_usd_per_1m and .completion_usd_per_1m, "
-                      f"or --set endpoint.max_cost_usd=null")
+    raise ConfigError(f"{label}.max_cost_usd is {endpoint.max_cost_usd:g} but no price is known for model "
+                      f"{model!r}: set {label}.prices.{model}.prompt_usd_per_1m and .completion_usd_per_1m, "
+                      f"or --set {label}.max_cost_usd=null")
 
 
 def _is_remote(uri: str) -> bool:

@@ -12,14 +12,15 @@ import ray
 
 from operators.base import StageContext
 from operators.registry import get_operator
-from operators.schema import RECORD_SCHEMA
+from operators.schema import RECORD_SCHEMA, TYPED_COLUMNS
 from pipelines import VERSION, bootstrap, local_llm, progress, report
 from pipelines.accounting import Accountant, Reporter, verify
 from pipelines.card import dataset_card
 from pipelines.config import AUTO, PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
-from pipelines.io.exports import export_alpaca_json
+from operators.feedback.summary import summarise_rows
+from pipelines.io.exports import FEEDBACK_FIELDS, export_alpaca_json, export_feedback, iter_rows
 from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
@@ -74,7 +75,7 @@ def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str
     files = list_inputs(cfg)  # a missing input is reported before anything is created
     with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
         recover(cfg.output.uri)
-        if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
+        if any(map(local_llm.wanted, cfg.all_endpoints().values())):  # `base_url: local`: the embedded server
             with local_llm.managed_server(cfg.local_llm) as server:
                 return _run(cfg, raw, files, lock, address, server)
         return _run(cfg, raw, files, lock, address)
@@ -123,7 +124,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
     accountant = Accountant.remote()
     reporter = Reporter(accountant)
     stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
-    sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns)
+    sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns,
+                     typed_columns(cfg))
     budget = cfg.endpoint.model_dump(include={"max_cost_usd", "max_requests"}) if cfg.endpoint else {}
     monitor = progress.Monitor(reporter, stage_names, run_id, budget)
     with monitor:  # from the first read: a global stage (dedup) runs the plan before it while being added
@@ -147,17 +149,22 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         server.ensure_alive()
 
     exports = [export_alpaca_json(staging, shards, cfg.output.alpaca_json)] if cfg.output.alpaca_json else []
+    exports += [export_feedback(staging, shards, spec) for spec in cfg.output.exports]
     artifacts_uri = storage.join(cfg.output.uri, "_artifacts", f"{run_id}-{lock.token[:8]}")
     artifacts = [{**a, "path": f"_artifacts/{run_id}-{lock.token[:8]}/{a['path']}"} for op in global_ops
                  if hasattr(op, "write_artifacts") for a in op.write_artifacts(artifacts_uri)]
     manifest = build_manifest(cfg, raw, run_id, chash, files, stages, shards, rejects, exports)
     if artifacts:
         manifest["artifacts"] = artifacts
-    usage = llm_usage(sink.results)
+    usage, by_endpoint = llm_usage(sink.results)
     if usage:
         manifest["llm"] = usage
+    if by_endpoint and cfg.endpoints:
+        manifest["llm_endpoints"] = by_endpoint
     if source_report is not None:
         manifest["source"] = source_report
+    if typed_columns(cfg):  # scores per source, pairwise statistics per judge
+        manifest["feedback"] = summarise_rows(iter_rows(staging, shards, FEEDBACK_FIELDS))
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     if monitor.timeline():
@@ -188,6 +195,12 @@ def _plan(cfg: PipelineConfig, files: list[InputFile], run_id: str, settings: di
     return ds, source_report, global_ops
 
 
+def typed_columns(cfg: PipelineConfig) -> list[str]:
+    """The typed columns (candidates, comparisons) the config's stages make, in schema order."""
+    made = {c for s in cfg.stages for c in get_operator(s.op).output_columns}
+    return [name for name in TYPED_COLUMNS if name in made]
+
+
 def write_card(output_uri: str, manifest: dict[str, Any]) -> None:
     """README.md describes the committed release (rewritten by the next run if a kill left it stale)."""
     uri = storage.join(output_uri, "README.md")
@@ -198,19 +211,22 @@ def write_card(output_uri: str, manifest: dict[str, Any]) -> None:
 
 def preflight(cfg: PipelineConfig, settings: dict[str, Any]) -> None:
     """Checks operators can make before any work (a missing API key, an unreachable endpoint)."""
-    ops = [s.op for s in cfg.stages] + ([cfg.source.method] if cfg.source else [])
-    for op in ops:
+    steps = [(s.op, s.config) for s in cfg.stages] + ([(cfg.source.method, cfg.source.config)] if cfg.source else [])
+    for op, config in steps:
         check = getattr(get_operator(op), "preflight", None)
         if check is not None:
-            check(settings)
+            check(settings, config)
 
 
 def run_settings(cfg: PipelineConfig, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
-    """Run-wide sections that operators may read (the endpoint names its key's variable, not the key)."""
-    endpoint = cfg.endpoint.model_dump() if cfg.endpoint else None
-    if server is not None:
-        endpoint = local_llm.endpoint_settings(endpoint, server, cfg.local_llm)
-    return {"endpoint": endpoint, "output_uri": cfg.output.uri, "lang": cfg.lang}
+    """Run-wide sections that operators may read (endpoints name their key's variable, not the key)."""
+    def section(endpoint):
+        if server is not None and local_llm.wanted(endpoint):
+            return local_llm.endpoint_settings(endpoint.model_dump(), server, cfg.local_llm)
+        return endpoint.model_dump()
+    return {"endpoint": section(cfg.endpoint) if cfg.endpoint else None,
+            "endpoints": {name: section(e) for name, e in cfg.endpoints.items()},
+            "output_uri": cfg.output.uri, "lang": cfg.lang}
 
 
 def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str,
@@ -231,7 +247,8 @@ def build_manifest(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash:
         "shards": shards,
         "rejects": rejects,
         "exports": exports,
-        "schema": {f.name: str(f.type) for f in RECORD_SCHEMA},
+        "schema": {**{f.name: str(f.type) for f in RECORD_SCHEMA},
+                   **{name: str(TYPED_COLUMNS[name]) for name in typed_columns(cfg)}},
         "inputs": [{"uri": f.uri, "bytes": f.size, "format": f.format, "lang": f.lang or AUTO} for f in files],
         "config": redact_config(raw),
     }

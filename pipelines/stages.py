@@ -78,7 +78,7 @@ def apply_stage(ds: ray.data.Dataset, op_class: type[Operator], config, context:
         return ds.map_batches(_tap(context.stage, reporter, "out"), batch_format="pyarrow", batch_size=None)
     args = (op_class, config, context, reporter)
     if kind == "actor":
-        options = actor_options(op_class, context.settings)
+        options = actor_options(op_class, context.settings, config)
         return ds.map_batches(_ActorStage, fn_constructor_args=args, batch_format="pyarrow",
                               batch_size=options.pop("batch_size", batch_rows),
                               compute=_pool(options), **options)
@@ -93,11 +93,11 @@ def _pool(options: dict[str, Any]) -> ray.data.ActorPoolStrategy:
                                       enable_true_multi_threading=True if calls and calls > 1 else None)
 
 
-def actor_options(op_class: type[Operator], settings: dict[str, Any]) -> dict[str, Any]:
+def actor_options(op_class: type[Operator], settings: dict[str, Any], config: Any = None) -> dict[str, Any]:
     """Pool size and resources; API-bound actors take a fraction of a CPU (see ENVIRONMENT_NOTES)."""
     defaults = {"num_actors": 1, "num_cpus": 0.25}
     custom = getattr(op_class, "actor_options", None)
-    return {**defaults, **(custom(settings) if custom else {})}
+    return {**defaults, **(custom(settings, config) if custom else {})}
 
 
 def merge_global_counts(totals: dict[str, dict[str, Any]], stage: str) -> None:

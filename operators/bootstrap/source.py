@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from pydantic import Field
 
-from operators.base import OperatorConfig
+from operators.llm.endpoint import LLMStageConfig
 from operators.bootstrap.checks import CandidateChecks, check_instruction
 from operators.bootstrap.seeds import SeedTask
 from operators.llm.client import Outcome
@@ -29,7 +29,7 @@ from operators.schema import DETAIL, REASON, STAGE, dumps_meta, make_record
 POOLED = "_pooled"  # in a round's rows (and checkpoints): the instruction joined the pool
 
 
-class SourceConfig(OperatorConfig):
+class SourceConfig(LLMStageConfig):
     seeds: str | tuple[str, ...]  # URI(s) of seed files (Self-Instruct seed schema or Alpaca rows)
     target: int = Field(gt=0)  # stop at this many accepted instructions
     max_rounds: int = Field(1000, gt=0)

@@ -6,10 +6,12 @@ key is read only where the HTTP client is built (`load_api_key`).
 from __future__ import annotations
 
 import os
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from operators.base import OperatorConfig
 
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL = "local"  # reserved: the embedded llama.cpp server (pipelines/local_llm.py replaces it)
@@ -133,9 +135,33 @@ def load_api_key(cfg: EndpointConfig, url: str) -> str:
         f"(endpoint.api_key_env) on the driver and on every Ray node")
 
 
-def cache_location(cfg: EndpointConfig, output_uri: Optional[str]) -> Optional[str]:
+def cache_location(cfg: EndpointConfig, output_uri: Optional[str], name: Optional[str] = None) -> Optional[str]:
+    """Where the endpoint's answers are cached; a named endpoint (`endpoints.NAME`) has its own folder."""
     if cfg.cache_uri is not None:
-        return None if cfg.cache_uri.lower() in ("none", "off", "") else cfg.cache_uri.rstrip("/")
-    if not output_uri:
+        if cfg.cache_uri.lower() in ("none", "off", ""):
+            return None
+        root = cfg.cache_uri.rstrip("/")
+    elif not output_uri:
         return None
-    return output_uri.rstrip("/") + "/_llm_cache"
+    else:
+        root = output_uri.rstrip("/") + "/_llm_cache"
+    return f"{root}/{name}" if name else root
+
+
+def endpoint_label(name: Optional[str]) -> str:
+    """How messages and the manifest name an endpoint: `endpoint` (the default) or `endpoints.NAME`."""
+    return f"endpoints.{name}" if name else "endpoint"
+
+
+class LLMStageConfig(OperatorConfig):
+    """What every LLM stage's config has: which endpoint it talks to (None: `endpoint:`)."""
+    endpoint: Optional[str] = None
+
+    def endpoint_refs(self) -> tuple[Optional[str], ...]:
+        """Every endpoint name the stage uses, the first one sizing its actor pool."""
+        return (self.endpoint,)
+
+
+def endpoint_refs(config: Any) -> tuple[Optional[str], ...]:
+    refs = getattr(config, "endpoint_refs", None)
+    return tuple(refs()) if refs is not None else (None,)

@@ -33,6 +33,7 @@ REFRESH_S = 30.0  # how often the cache index looks for files written by other a
 class Request:
     messages: list[dict[str, str]]
     params: dict[str, Any]
+    endpoint: Optional[str] = None  # a name under `endpoints:` (None: the stage's first endpoint)
 
 
 class LoopThread:
@@ -48,33 +49,37 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def limiter_name(cfg: EndpointConfig, url: str, run_id: str) -> str:
-    """One limiter per endpoint and model per Ray job (a resumed run starts a fresh budget)."""
+def limiter_name(cfg: EndpointConfig, url: str, run_id: str, name: Optional[str] = None) -> str:
+    """One limiter per endpoint (named ones apart, even on one URL) and model per Ray job (a resumed run
+    starts a fresh budget)."""
     import ray
     job = ray.get_runtime_context().get_job_id() if ray.is_initialized() else "nojob"
-    digest = hashlib.sha256(f"{redact_url(url)}\0{cfg.model}".encode()).hexdigest()[:12]
+    named = f"\0{name}" if name else ""
+    digest = hashlib.sha256(f"{redact_url(url)}\0{cfg.model}{named}".encode()).hexdigest()[:12]
     return f"llm-limiter-{job}-{run_id or 'norun'}-{digest}"
 
 
 class LLMService:
-    def __init__(self, cfg: EndpointConfig, run_id: str = "", output_uri: Optional[str] = None):
-        self.cfg = cfg
+    def __init__(self, cfg: EndpointConfig, run_id: str = "", output_uri: Optional[str] = None,
+                 name: Optional[str] = None):
+        self.cfg, self.name = cfg, name
         self.url = resolve_base_url(cfg)
         if self.url == LOCAL:
             raise ConfigurationError("endpoint.base_url 'local' needs the embedded server to be running")
         api_key = load_api_key(cfg, self.url)
         if cfg.max_cost_usd is not None and cfg.price() is None:
             raise ConfigurationError(f"max_cost_usd is set but endpoint.prices has no price for {cfg.model!r}")
-        self.cache = ResponseCache(cache_location(cfg, output_uri))
-        self.breaker = CircuitBreaker(cfg.breaker_consecutive, redact_url(self.url), cache_location(cfg, output_uri))
+        cache_uri = cache_location(cfg, output_uri, name)
+        self.cache = ResponseCache(cache_uri)
+        self.breaker = CircuitBreaker(cfg.breaker_consecutive, redact_url(self.url), cache_uri)
         self.cache.refresh()
         self._refreshed = time.monotonic()
         schedule = {"rpm": cfg.rpm, "tpm": cfg.tpm, "burst_s": cfg.burst_s,
                     "max_requests": cfg.max_requests, "max_cost_usd": cfg.max_cost_usd}
-        name = limiter_name(cfg, self.url, run_id)
-        handle = limiter_handle(name, schedule) if cfg.limiter == "cluster" else None
+        limiter = limiter_name(cfg, self.url, run_id, name)
+        handle = limiter_handle(limiter, schedule) if cfg.limiter == "cluster" else None
         self.loop = LoopThread()
-        self.limiter = LimiterClient(schedule, handle, name if handle is not None else None)
+        self.limiter = LimiterClient(schedule, handle, limiter if handle is not None else None)
         self.client = ChatClient(cfg, self.url, api_key, self.limiter)
         self._inflight: dict[str, asyncio.Future] = {}
         self._budget_warned = False

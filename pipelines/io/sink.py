@@ -15,7 +15,8 @@ from ray.data.datasource import Datasink
 
 from operators.base import split_live
 from operators.llm.accounting import add_row as add_llm_usage, merge as merge_llm, without_run_fields
-from operators.schema import RECORD_FIELDS, REJECT_FIELDS, conform, update_meta, RECORD_SCHEMA, REJECT_SCHEMA
+from operators.schema import (RECORD_FIELDS, REJECT_FIELDS, TYPED_COLUMNS, conform, update_meta, RECORD_SCHEMA,
+                              REJECT_SCHEMA)
 from operators import storage
 
 SUFFIX = {"jsonl": ".jsonl.gz", "parquet": ".parquet"}
@@ -42,13 +43,24 @@ def put(uri_root: str, stem: str, suffix: str, data: bytes, rows: int) -> dict[s
     return {"path": rel_path, "rows": rows, "bytes": len(data), "sha256": sha}
 
 
+def with_typed(table: pa.Table, names: list[str]) -> pa.Table:
+    """The typed columns in their declared types (null where a row never got one)."""
+    for name in names:
+        values = table.column(name).cast(TYPED_COLUMNS[name]) if name in table.column_names else \
+            pa.nulls(table.num_rows, TYPED_COLUMNS[name])
+        table = table.drop_columns([name]).append_column(name, values) if name in table.column_names else \
+            table.append_column(name, values)
+    return table
+
+
 class ShardSink(Datasink):
     """Writes kept rows to `data/` and rejected rows (whole, with stage/reason/detail) to `rejects/`."""
 
     def __init__(self, staging_uri: str, formats: Iterable[str], shard_rows: int, stage_names: list[str],
-                 extra_columns: Iterable[str] = ()):
+                 extra_columns: Iterable[str] = (), typed_columns: Iterable[str] = ()):
         self.staging_uri, self.formats, self.shard_rows = staging_uri, tuple(formats), shard_rows
         self.stage_names, self.extra_columns = list(stage_names), tuple(extra_columns)
+        self.typed_columns = tuple(typed_columns)  # the stages' typed columns (schema.TYPED_COLUMNS), in every file
         self.results: list[dict[str, Any]] = []
 
     @property
@@ -73,19 +85,22 @@ class _TaskWriter:
         self.files = {"data": [], "rejects": []}
         self.reject_counts: Counter = Counter()
         self.llm: dict[str, dict[str, Any]] = {}
+        self.llm_endpoints: dict[str, dict[str, Any]] = {}
         self.sequence = {"data": 0, "rejects": 0}
 
     def add(self, block: pa.Table) -> None:
         block = self._count_llm_usage(block)
         live, rejected = split_live(block)
-        keep = list(RECORD_FIELDS) + [c for c in self.sink.extra_columns if c in live.column_names]
+        typed = [c for c in TYPED_COLUMNS if c in self.sink.typed_columns]
+        keep = list(RECORD_FIELDS) + typed + [c for c in self.sink.extra_columns if c in live.column_names]
         if live.num_rows:
-            live = conform(live, RECORD_SCHEMA).select(keep)
+            live = with_typed(conform(live, RECORD_SCHEMA), typed).select(keep)
             live = live.set_column(live.schema.get_field_index("meta"), "meta", update_meta(
                 live.column("meta").to_pylist(), [{"stages": self.sink.stage_names}] * live.num_rows))
             self._append("data", live)
         if rejected.num_rows:
-            rejected = conform(rejected, REJECT_SCHEMA).select(list(RECORD_FIELDS) + list(REJECT_FIELDS))
+            rejected = with_typed(conform(rejected, REJECT_SCHEMA), typed).select(
+                list(RECORD_FIELDS) + typed + list(REJECT_FIELDS))
             self.reject_counts.update(rejected.column("stage").to_pylist())
             self._append("rejects", rejected)
 
@@ -98,7 +113,7 @@ class _TaskWriter:
             return block
         for meta in metas:
             if meta and '"llm"' in meta:
-                add_llm_usage(self.llm, meta)
+                add_llm_usage(self.llm, meta, self.llm_endpoints)
         published = pa.array([without_run_fields(m) if m and '"llm"' in m else m for m in metas], pa.string())
         return block.set_column(block.schema.get_field_index("meta"), "meta", published)
 
@@ -125,15 +140,18 @@ class _TaskWriter:
             if self.pending_rows[kind]:
                 self._flush(kind, self.pending_rows[kind])
         return {"shards": self.files["data"], "rejects": self.files["rejects"],
-                "reject_counts": dict(self.reject_counts), "llm": self.llm}
+                "reject_counts": dict(self.reject_counts), "llm": self.llm, "llm_endpoints": self.llm_endpoints}
 
 
-def llm_usage(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Requests, tokens and cost per LLM stage, summed over every row written (kept or rejected)."""
+def llm_usage(results: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Requests, tokens and cost per LLM stage and per endpoint, summed over every row written
+    (kept or rejected)."""
     totals: dict[str, dict[str, Any]] = {}
+    by_endpoint: dict[str, dict[str, Any]] = {}
     for r in results:
         totals = merge_llm(totals, r.get("llm") or {})
-    return dict(sorted(totals.items()))
+        by_endpoint = merge_llm(by_endpoint, r.get("llm_endpoints") or {})
+    return dict(sorted(totals.items())), dict(sorted(by_endpoint.items()))
 
 
 def collect(results: list[dict[str, Any]], formats: tuple[str, ...]) -> tuple[list, list, int, Counter]:

@@ -15,7 +15,7 @@ is reproducible) or by a marker in the prompt, `[[fault:NAME]]` (every request) 
 `counts[prompt]` is how many requests each prompt (the last user message) received and
 `times[prompt]` when; `auth_failures` counts requests whose key was not `expected_key` (if set).
 Run standalone for benchmarks: `python -m tests.support.openai_server --latency 0.2` prints the URL;
-`GET /_stats` returns the totals and arrival times.
+`GET /_stats` returns the totals and arrival times (also per model).
 """
 from __future__ import annotations
 
@@ -98,6 +98,7 @@ class FakeOpenAI:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.faults_sent: Counter = Counter()
         self.arrivals: list[float] = []
+        self.model_arrivals: dict[str, list[float]] = defaultdict(list)  # by the request's `model`
         self.auth_failures = 0
         self._lock = threading.Lock()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -119,6 +120,7 @@ class FakeOpenAI:
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear(), self.times.clear(), self.faults_sent.clear(), self.arrivals.clear()
+            self.model_arrivals.clear()
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "FakeOpenAI":
@@ -167,6 +169,7 @@ class FakeOpenAI:
     async def _stats(self, request: web.Request) -> web.Response:
         with self._lock:
             return web.json_response({"total": self.total, "arrivals": list(self.arrivals),
+                                      "by_model": {m: list(t) for m, t in self.model_arrivals.items()},
                                       "faults": dict(self.faults_sent)})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -177,6 +180,7 @@ class FakeOpenAI:
             self.counts[prompt] += 1
             self.times[prompt].append(time.time())
             self.arrivals.append(time.time())
+            self.model_arrivals[str(body.get("model"))].append(self.arrivals[-1])
             nth = self.counts[prompt]
         if self.expected_key is not None and request.headers.get("Authorization") != f"Bearer {self.expected_key}":
             with self._lock:
@@ -253,12 +257,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--replay", help="alpaca_gpt4_data.json-style file of answers")
     parser.add_argument("--bootstrap", action="store_true", help="answer instruction-generation prompts with lists")
+    parser.add_argument("--feedback", action="store_true",
+                        help="answers per model and a hidden-rule judge (tests/support/feedback_server.py)")
+    parser.add_argument("--first-bias", type=float, default=0.0, help="with --feedback: first-position bias")
     parser.add_argument("--fault", action="append", default=[], help="NAME=RATE, e.g. length=0.1")
     args = parser.parse_args()
     answer = replay_answers(args.replay) if args.replay else deterministic_answer
     if args.bootstrap:
         from tests.support.bootstrap_server import bootstrap_answer
         answer = bootstrap_answer
+    if args.feedback:
+        from tests.support.feedback_server import FeedbackAnswers
+        answer = FeedbackAnswers(first_bias=args.first_bias)
     faults = {name: float(rate) for name, rate in (item.split("=", 1) for item in args.fault)}
     server = FakeOpenAI(latency_s=args.latency, answer_fn=answer, port=args.port, fault_rates=faults).start()
     print(f"listening {server.url}", flush=True)

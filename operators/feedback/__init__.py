@@ -1,0 +1,1 @@
+"""Feedback and comparison data for reward models: candidates, judge scores, pairwise verdicts."""
