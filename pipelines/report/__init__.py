@@ -28,11 +28,11 @@ def build_report(root: str, manifest: dict[str, Any], verb_sample: Optional[int]
                 page.languages(data.language_mix(rows, rejects)),
                 page.duplicates(data.duplicates(manifest, rows, rejects))]
     sections += [page.verbs(d) for d in verb_diversity(rows, verb_sample)] or [page.verbs(None)]
-    judged = next((manifest[k] for k in ("scores", "judge_scores") if isinstance(manifest.get(k), dict)), None)
-    if judged:
-        sections.append(page.scores(judged))
-    if manifest.get("pairwise"):
-        sections.append(page.pairwise(manifest["pairwise"]))
+    feedback = manifest.get("feedback") or {}  # operators/feedback/summary.py: scores per source, pairwise per judge
+    if feedback.get("scores"):
+        sections.append(page.scores(feedback["scores"]))
+    if feedback.get("pairwise"):
+        sections.append(page.pairwise(feedback["pairwise"]))
     if isinstance(manifest.get("llm"), dict) and manifest["llm"]:
         sections.append(page.llm_usage(manifest["llm"], info))
     series = throughput_series(manifest.get("timeline"))

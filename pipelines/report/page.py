@@ -150,33 +150,15 @@ def throughput(series: dict[str, list[tuple[float, float]]]) -> str:
 
 
 def scores(per_source: dict[str, Any]) -> str:
+    """`feedback.scores`: per source a 1..10 histogram (`bins`, `counts`) and its statistics."""
     parts = []
     for source, value in per_source.items():
-        hist = _score_counts(value)
-        chart = svg.bars([(k, v) for k, v in hist], f"judge scores of {source}") if hist else ""
-        stats = {k: v for k, v in value.items() if isinstance(v, (int, float, str))} if isinstance(value, dict) else {}
+        hist = value.get("histogram") or {}
+        pairs = [(str(b), float(c)) for b, c in zip(hist.get("bins", []), hist.get("counts", []))]
+        chart = svg.bars(pairs, f"judge scores of {source}") if any(c for _, c in pairs) else ""
+        stats = {k: v for k, v in value.items() if isinstance(v, (int, float, str))}
         parts.append(f"<h3>{escape(str(source))}</h3>{chart}" + (_table(stats.keys(), [stats.values()]) if stats else ""))
     return section("scores", "Judge scores", "".join(parts))
-
-
-def _score_counts(value: Any) -> list[tuple[str, float]]:
-    if isinstance(value, dict):
-        for key in ("histogram", "counts", "hist", "distribution"):
-            if isinstance(value.get(key), dict):
-                return sorted(((str(k), float(v)) for k, v in value[key].items()), key=lambda kv: _as_num(kv[0]))
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        counts: dict[str, int] = {}
-        for v in value:
-            counts[str(v)] = counts.get(str(v), 0) + 1
-        return sorted(counts.items(), key=lambda kv: _as_num(kv[0]))
-    return []
-
-
-def _as_num(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("inf")
 
 
 def pairwise(stats: Any) -> str:

@@ -3,6 +3,8 @@ errors, every section and chart present, a screenshot that is not blank."""
 from __future__ import annotations
 
 import json
+
+from operators.feedback.summary import pairwise_summary, score_summary
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import yaml
 
 from pipelines.report import write_report
 from tests.pipelines.cli_helpers import cli
-from tests.pipelines.helpers import run
+from tests.pipelines.helpers import published_rows, run
 from tests.support import browser
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,9 +57,11 @@ def test_report_of_a_curate_run_renders_in_chromium(release):
     listed = out / manifest["report"]["path"]
     assert (out / "report.html").read_bytes() == listed.read_bytes()  # the copy under the name people open
     seen = visit(out / "report.html")
-    assert seen["sections"] == ALWAYS + (["throughput"] if "timeline" in manifest else [])
+    # one verb-noun chart per language group: the sample's Chinese rows are detected (lang: auto)
+    verbs = ["verbs"] * len({r["lang"] == "zh" for r in published_rows(out)})
+    assert seen["sections"] == ALWAYS[:-1] + verbs + (["throughput"] if "timeline" in manifest else [])
     assert all(seen["charts"][s] >= 1 for s in ALWAYS[1:]), seen["charts"]  # every section but the run's identity
-    assert seen["charts"]["lengths"] == 3  # instruction, input, output of the English rows
+    assert seen["charts"]["lengths"] == 3 * len(verbs)  # instruction, input, output per language
     reasons = sum(len(s["reasons"]) for s in manifest["stages"])
     assert seen["reasons"] == reasons and all(1 <= n <= 3 for n in seen["examples"])
     assert seen["pairs"] == 2  # the sample's one exact and one near duplicate, each with the row kept
@@ -71,13 +75,15 @@ def test_optional_sections_render_when_the_manifest_has_them(release, tmp_path):
                                              "completion_tokens": 2400, "cost_usd": 0.171}}
     manifest["timeline"] = {"sample_s": 1.0, "points": [{"t": t, "rows": {"read": 10 * t, "dedup": 6 * t}}
                                                         for t in range(6)]}
-    manifest["scores"] = {"gpt4": {"histogram": {"8": 30, "9": 50, "10": 20}, "mean": 8.9},
-                          "text-davinci-003": [7, 8, 8, 9, 10]}
-    manifest["pairwise"] = {"gpt4_vs_text-davinci-003": {"wins": 40, "ties": 10, "losses": 25}}
+    comparisons = [{"judge": "judge", "a": "gpt4", "b": "davinci003", "ab": ab, "ba": ba, "result": result,
+                    "a_chars": 300, "b_chars": 200} for ab, ba, result in [("a", "b", "a"), ("a", "a", "inconsistent")]]
+    manifest["feedback"] = {"scores": score_summary({"gpt4": [8, 9, 9, 10], "davinci003": [7, 8, 8, 9, None]}),
+                            "pairwise": pairwise_summary(comparisons)}  # the manifest's own summariser
     page = tmp_path / "enriched" / "report.html"
     write_report(str(out), manifest, str(page))
     seen = visit(page)
-    assert seen["sections"] == ALWAYS + ["scores", "pairwise", "llm", "throughput"]
+    verbs = ["verbs"] * len({r["lang"] == "zh" for r in published_rows(out)})
+    assert seen["sections"] == ALWAYS[:-1] + verbs + ["scores", "pairwise", "llm", "throughput"]
     assert "license</b>: cc-by-4.0" in page.read_text()
     assert seen["charts"]["scores"] == 2 and seen["charts"]["llm"] == 1 and seen["charts"]["throughput"] == 1
 
