@@ -1,6 +1,7 @@
 """config -> Ray Data plan (read -> stages -> staged shards) -> accounting check -> publish."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from pipelines.io.exports import export_alpaca_json
 from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
-from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
+from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input, pop_skipped
 from pipelines.io.records import READ_STAGE
 from pipelines.io.layout import STAGING
 from pipelines.io.sink import ShardSink, collect, llm_usage
@@ -66,17 +67,21 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
                  logging_level=logging.WARNING)
 
 
-def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
+def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None,
+                 release: Any = None) -> dict[str, Any]:
     """Checks first (inputs, output, endpoint); then the output's lock, held from before any work until
-    the release is committed and cleaned up; then the embedded server if wanted, then Ray."""
+    the release is committed and cleaned up; then the embedded server if wanted, then Ray.
+    `release` (pipelines/refresh.py): the input files, a lock already held, ids to skip, and
+    `finish(manifest, staging_uri)` that completes the manifest before the commit."""
     check_before_work(cfg, list_remote=True)
-    files = list_inputs(cfg)  # a missing input is reported before anything is created
-    with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
+    files = list_inputs(cfg) if release is None else release.files  # a missing input is reported first
+    held = contextlib.nullcontext(release.lock) if release is not None else None
+    with held or OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
         recover(cfg.output.uri)
         if local_llm.wanted(cfg.endpoint):  # `endpoint.base_url: local`: the embedded server, for this run only
             with local_llm.managed_server(cfg.local_llm) as server:
-                return _run(cfg, raw, files, lock, address, server)
-        return _run(cfg, raw, files, lock, address)
+                return _run(cfg, raw, files, lock, address, server, release)
+        return _run(cfg, raw, files, lock, address, release=release)
 
 
 def recover(output_uri: str) -> None:
@@ -94,7 +99,8 @@ def recover(output_uri: str) -> None:
 
 
 def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock: OutputLock,
-         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
+         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None,
+         release: Any = None) -> dict[str, Any]:
     started = time.monotonic()
     chash = config_hash(redact_config(raw))
     fingerprint = content_fingerprint(files) if cfg.source is None else bootstrap.source_fingerprint(cfg)
@@ -106,7 +112,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
     data_context.execution_options.preserve_order = cfg.ray.preserve_order
     staging = storage.join(cfg.output.uri, STAGING, run_id)
     try:
-        manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server)
+        manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server, release)
     finally:
         if storage.exists(staging):
             storage.delete(staging)
@@ -116,14 +122,16 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
 
 def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, files: list[InputFile],
              staging: str, lock: OutputLock, settings: dict[str, Any],
-             server: Optional[local_llm.ManagedServer]) -> dict[str, Any]:
+             server: Optional[local_llm.ManagedServer], release: Any = None) -> dict[str, Any]:
     accountant = Accountant.remote()
     reporter = Reporter(accountant)
     source_report = None
     if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
         ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
     else:
-        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+        skip = ray.put(release.skip_ids) if release is not None and release.skip_ids is not None else None
+        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table,
+                                                            skip=skip, on_skip=reporter.table))
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)
@@ -142,6 +150,7 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
 
     totals = reporter.totals()
     ray.kill(accountant)
+    skipped = pop_skipped(totals)
     for stage in cfg.stages:
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
@@ -164,6 +173,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         manifest["source"] = source_report
     if server is not None:
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
+    if release is not None:
+        release.finish(manifest, staging, skipped)
     lock.check()
     publish.move_into_place(cfg.output.uri, staging, shards + rejects + exports)
     publish.commit(cfg.output.uri, manifest)
