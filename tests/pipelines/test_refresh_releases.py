@@ -110,16 +110,42 @@ def test_refresh_s3(tmp_path, capsys, fake_openai, s3_bucket):
     two_releases(tmp_path, capsys, fake_openai, f"s3://{s3_bucket}/inbox", f"s3://{s3_bucket}/dataset")
 
 
-def test_corrupted_earlier_manifest_is_named_and_nothing_is_published(tmp_path, capsys, fake_openai):
+def test_killed_refresh_keeps_latest_and_the_next_one_pays_nothing_twice(tmp_path, capsys, fake_openai):
+    """SIGKILL after v=2's manifest but before latest.json; then a refresh that holds the lock refuses a
+    concurrent one (exit 3 naming it), takes the dead run's lock over and publishes v=2 from the cache."""
+    import time
+    from tests.pipelines.release_check import finish, run_cli, start_cli
     inbox, root = tmp_path / "inbox", tmp_path / "root"
     config = write_config(tmp_path / "daily.json", str(inbox), str(root), fake_openai)
     inbox.mkdir()
-    (inbox / "a.jsonl").write_bytes(lines(FIRST[:4]))
+    (inbox / "a.jsonl").write_bytes(lines(FIRST[:6]))
     assert refresh(capsys, config)[0] == 0
-    manifest = root / "releases/v=1/_manifest.json"
-    manifest.write_text(manifest.read_text()[:200])
     (inbox / "b.jsonl").write_bytes(lines(NEW))
     fake_openai.reset_counts()
+    rc, _, err = run_cli("refresh", config, INSTRUCTPIPE_TEST_CRASH="kill:latest")
+    assert rc == -9, err[-2000:]
+    assert latest(str(root))["version"] == 1 and (root / "releases/v=2/_manifest.json").exists()
+    assert fake_openai.total == len(NEW) and (root / "_lock.json").exists()
+
+    fake_openai.reset_counts()
+    second = start_cli("refresh", config, INSTRUCTPIPE_TEST_CRASH="pause:0.2")
+    try:
+        deadline = time.monotonic() + 300
+        while second.poll() is None and time.monotonic() < deadline:
+            if (root / "_lock.json").exists() and json.loads((root / "_lock.json").read_text())["pid"] == second.pid:
+                break
+            time.sleep(0.1)
+        code, _, err = refresh(capsys, config)
+        assert code == 3 and f"pid {second.pid}" in err and "locked by another run" in err, err[-1500:]
+    finally:
+        rc, out, err = finish(second)
+    assert rc == 0 and "took over the lock" in err and "released v=2" in out, err[-2000:]
+    assert latest(str(root))["version"] == 2 and fake_openai.total == 0
+    assert sorted(r["instruction"] for r in dataset_rows(str(root))) == sorted(FIRST[:6] + NEW)
+
+    manifest = root / "releases/v=1/_manifest.json"  # a corrupted earlier manifest: named, nothing published
+    manifest.write_text(manifest.read_text()[:200])
+    (inbox / "c.jsonl").write_bytes(lines(NEAR))
     code, _, err = refresh(capsys, config)
     assert code == 2 and str(manifest) in err and "corrupted" in err and "nothing was published" in err
-    assert latest(str(root))["version"] == 1 and not (root / "releases/v=2").exists() and fake_openai.total == 0
+    assert latest(str(root))["version"] == 2 and not (root / "releases/v=3").exists() and fake_openai.total == 0
