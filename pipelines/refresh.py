@@ -156,9 +156,10 @@ def refresh_command(args) -> int:
         run = ReleaseRun(root, version, history, todo, keys, whole, seen, lock, cfg.output.keep_releases)
         from pipelines.runner import run_pipeline
         manifest = run_pipeline(rcfg, rraw, address=args.address, release=run)
+        lock.check()  # a refresh whose lock was taken over must not move latest.json
         latest = releases.write_latest(root, manifest)
         removed = releases.apply_retention(root, manifest) if cfg.output.keep_releases else []
-    print_release(root, manifest, latest, removed, args.json)
+    print_release(root, manifest, latest, removed, cfg.output.keep_releases, args.json)
     return 0
 
 
@@ -168,7 +169,7 @@ def new_rows_skipped(files: list[InputFile], seen: Optional[pa.Array], batch_row
 
 
 def print_release(root: str, manifest: dict[str, Any], latest: dict[str, Any], removed: list[int],
-                  as_json: bool) -> None:
+                  keep: Optional[int], as_json: bool) -> None:
     from pipelines.card import summary_table
     c, release = manifest["counts"], manifest["release"]
     print(summary_table(manifest))
@@ -177,7 +178,7 @@ def print_release(root: str, manifest: dict[str, Any], latest: dict[str, Any], r
           f"processed by earlier releases; the dataset has {manifest['dataset']['rows']} rows; "
           f"latest.json -> {latest['manifest']}")
     if removed:
-        print(f"retention (output.keep_releases={len(release['releases'])}): versions "
+        print(f"retention (output.keep_releases={keep}): versions "
               f"{', '.join(f'v={v}' for v in removed)} are no longer releases")
     if as_json:
         print(json.dumps(manifest, ensure_ascii=False))

@@ -77,7 +77,7 @@ def _read_json(uri: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(storage.read_bytes(uri).decode("utf-8"))
     except FileNotFoundError:
-        raise ReleaseError(f"{what} {uri} is missing; nothing was published") from None
+        raise ReleaseError(f"{what} {uri} is missing") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ReleaseError(f"{what} {uri} is corrupted ({type(err).__name__}: {err}); restore it or "
                            f"point latest.json at an intact release") from None
@@ -210,7 +210,8 @@ def apply_retention(root: str, manifest: dict[str, Any]) -> list[int]:
         prefix = release_path(version) + "/"
         folder = release_uri(root, version)
         manifest_uri = storage.join(folder, MANIFEST)
-        if storage.exists(manifest_uri):
+        was_release = storage.exists(manifest_uri)
+        if was_release:
             storage.delete(manifest_uri)  # first: from here on the version is no longer a release
         left = 0
         for uri, _ in storage.list_files(folder):
@@ -221,5 +222,6 @@ def apply_retention(root: str, manifest: dict[str, Any]) -> list[int]:
                 storage.delete(uri)
         if not left and not any(n.startswith(prefix) for n in needed):
             storage.delete(folder)
-        removed.append(version)
+        if was_release:
+            removed.append(version)
     return removed

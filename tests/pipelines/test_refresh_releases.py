@@ -102,7 +102,7 @@ def test_refresh_local(tmp_path, capsys, fake_openai, data_dir):
     assert code == 0, err[-2000:]
     assert latest(root)["version"] == 3 and fake_openai.total == 1 and "no longer releases" in out
     assert not (tmp_path / "root/releases/v=1/_manifest.json").exists()  # v=1 is no longer a release ...
-    assert not (tmp_path / "root/releases/v=1/rejects").exists()
+    assert not (tmp_path / "root/releases/v=1/README.md").exists()
     assert len(dataset_rows(root)) == len(FIRST + NEW) + 1  # ... but its shards stay: v=3 references them
 
 
