@@ -79,7 +79,7 @@ def two_releases(tmp_path, capsys, server, inbox, root):
     return config
 
 
-def test_refresh_local(tmp_path, capsys, fake_openai, data_dir):
+def test_refresh_local(tmp_path, capsys, fake_openai):
     inbox, root = str(tmp_path / "inbox"), str(tmp_path / "root")
     config = two_releases(tmp_path, capsys, fake_openai, inbox, root)
 
@@ -97,7 +97,6 @@ def test_refresh_local(tmp_path, capsys, fake_openai, data_dir):
     code, out, _ = refresh(capsys, config, "--dry-run")
     assert code == 0 and fake_openai.total == 0 and not (tmp_path / "root/releases/v=3").exists()
     assert out.strip().splitlines()[-1].startswith("new_rows=1 skipped_seen=1 cached=0 requests=1 cost_usd_max=")
-
 
 
 def test_refresh_s3(tmp_path, capsys, fake_openai, s3_bucket):
