@@ -1,4 +1,4 @@
-"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT | report OUTPUT`.
+"""`python -m pipelines run CONFIG | validate CONFIG | refresh CONFIG | inspect OUTPUT | report OUTPUT`.
 
 `validate`, `inspect` and `--help` never import Ray: only `run` does, after every check has passed.
 """
@@ -55,6 +55,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="seconds between compact progress lines (default 10)")
     run.add_argument("--ray-progress", action="store_true", help="show Ray Data's own progress bars too")
     _config_options(sub.add_parser("validate", help="check a config and its inputs, output and endpoint; run nothing"))
+    ref = sub.add_parser("refresh", help="publish the next versioned release under the output root, "
+                                         "processing only rows no earlier release processed (docs/refresh.md)")
+    _config_options(ref)
+    ref.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    ref.add_argument("--dry-run", action="store_true",
+                     help="count new rows, cached answers and the estimated cost; call no model, write nothing")
+    ref.add_argument("--force-unlock", action="store_true",
+                     help="take the root's lock over even if its holder looks alive (logged)")
+    ref.add_argument("--json", action="store_true", help="print the manifest (or the plan) as JSON at the end")
     ins = sub.add_parser("inspect", help="summarise a published output")
     ins.add_argument("output")
     rep = sub.add_parser("report", help="write a published output's HTML report")
@@ -73,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             return inspect(args.output)
         if args.command == "report":
             return write_report(args.output, args.out, args.verb_sample)
+        if args.command == "refresh":
+            from pipelines.refresh import refresh_command
+            return refresh_command(args)
         return configured(args)
     except KeyboardInterrupt:
         print("interrupted: nothing new was published (the previous release, if any, is untouched); "

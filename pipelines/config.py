@@ -57,6 +57,7 @@ class OutputSpec(_Strict):
     formats: tuple[Literal["jsonl", "parquet"], ...] = ("jsonl",)
     shard_rows: int = Field(10000, gt=0)
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
+    keep_releases: Optional[int] = Field(None, ge=1)  # `refresh`: releases kept as releases (None: all)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
     exports: tuple[ExportSpec, ...] = ()  # feedback exports (comparison data, preference pairs)
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards

@@ -1,6 +1,7 @@
 """config -> Ray Data plan (read -> stages -> staged shards) -> accounting check -> publish."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -24,7 +25,7 @@ from pipelines.io.exports import FEEDBACK_FIELDS, export_alpaca_json, export_fee
 from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
-from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input
+from pipelines.io.readers import InputFile, InstructionDatasource, content_fingerprint, expand_input, pop_skipped
 from pipelines.io.records import READ_STAGE
 from pipelines.io.layout import STAGING
 from pipelines.io.sink import ShardSink, collect, llm_usage
@@ -68,17 +69,21 @@ def ensure_ray(cfg: PipelineConfig, address: Optional[str] = None) -> None:
                  logging_level=logging.WARNING)
 
 
-def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None) -> dict[str, Any]:
+def run_pipeline(cfg: PipelineConfig, raw: dict[str, Any], address: Optional[str] = None,
+                 release: Any = None) -> dict[str, Any]:
     """Checks first (inputs, output, endpoint); then the output's lock, held from before any work until
-    the release is committed and cleaned up; then the embedded server if wanted, then Ray."""
+    the release is committed and cleaned up; then the embedded server if wanted, then Ray.
+    `release` (pipelines/refresh.py): the input files, a lock already held, ids to skip, and
+    `finish(manifest, staging_uri)` that completes the manifest before the commit."""
     check_before_work(cfg, list_remote=True)
-    files = list_inputs(cfg)  # a missing input is reported before anything is created
-    with OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
+    files = list_inputs(cfg) if release is None else release.files  # a missing input is reported first
+    held = contextlib.nullcontext(release.lock) if release is not None else None
+    with held or OutputLock(cfg.output.uri, purpose="instructpipe run", ttl_s=cfg.output.lock_ttl_s) as lock:
         recover(cfg.output.uri)
         if any(map(local_llm.wanted, cfg.all_endpoints().values())):  # `base_url: local`: the embedded server
             with local_llm.managed_server(cfg.local_llm) as server:
-                return _run(cfg, raw, files, lock, address, server)
-        return _run(cfg, raw, files, lock, address)
+                return _run(cfg, raw, files, lock, address, server, release)
+        return _run(cfg, raw, files, lock, address, release=release)
 
 
 def recover(output_uri: str) -> None:
@@ -97,7 +102,8 @@ def recover(output_uri: str) -> None:
 
 
 def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock: OutputLock,
-         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None) -> dict[str, Any]:
+         address: Optional[str] = None, server: Optional[local_llm.ManagedServer] = None,
+         release: Any = None) -> dict[str, Any]:
     started = time.monotonic()
     chash = config_hash(redact_config(raw))
     fingerprint = content_fingerprint(files) if cfg.source is None else bootstrap.source_fingerprint(cfg)
@@ -110,7 +116,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
     progress.ray_data_progress(data_context)
     staging = storage.join(cfg.output.uri, STAGING, run_id)
     try:
-        manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server)
+        manifest = _execute(cfg, raw, run_id, chash, files, staging, lock, settings, server, release)
     finally:
         if storage.exists(staging):
             storage.delete(staging)
@@ -120,7 +126,7 @@ def _run(cfg: PipelineConfig, raw: dict[str, Any], files: list[InputFile], lock:
 
 def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, files: list[InputFile],
              staging: str, lock: OutputLock, settings: dict[str, Any],
-             server: Optional[local_llm.ManagedServer]) -> dict[str, Any]:
+             server: Optional[local_llm.ManagedServer], release: Any = None) -> dict[str, Any]:
     accountant = Accountant.remote()
     reporter = Reporter(accountant)
     stage_names = [cfg.source.method if cfg.source else READ_STAGE] + [s.name for s in cfg.stages]
@@ -129,7 +135,7 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
     budget = cfg.endpoint.model_dump(include={"max_cost_usd", "max_requests"}) if cfg.endpoint else {}
     monitor = progress.Monitor(reporter, stage_names, run_id, budget)
     with monitor:  # from the first read: a global stage (dedup) runs the plan before it while being added
-        ds, source_report, global_ops = _plan(cfg, files, run_id, settings, reporter)
+        ds, source_report, global_ops = _plan(cfg, files, run_id, settings, reporter, release)
         try:
             ds.write_datasink(sink)
         except Exception:
@@ -140,6 +146,7 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
 
     totals = reporter.totals()
     ray.kill(accountant)
+    skipped = pop_skipped(totals)
     for stage in cfg.stages:
         merge_global_counts(totals, stage.name)
     shards, rejects, written, rejects_per_stage = collect(sink.results, cfg.output.formats)
@@ -169,6 +176,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         manifest["local_llm"] = local_llm.describe(server, cfg.local_llm)
     if monitor.timeline():
         manifest["timeline"] = monitor.timeline()
+    if release is not None:
+        release.finish(manifest, staging, skipped)
     if cfg.output.report:
         manifest["report"] = report.stage_report(cfg.output.uri, staging, manifest)
     lock.check()
@@ -181,12 +190,14 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
 
 
 def _plan(cfg: PipelineConfig, files: list[InputFile], run_id: str, settings: dict[str, Any],
-          reporter: Reporter) -> tuple[ray.data.Dataset, Optional[dict[str, Any]], list]:
+          reporter: Reporter, release: Any = None) -> tuple[ray.data.Dataset, Optional[dict[str, Any]], list]:
     source_report = None
     if cfg.source is not None:  # a bootstrapping source generates the rows, on the driver
         ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
-    else:
-        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+    else:  # a refresh skips the rows whose id an earlier release settled (counted as skipped_seen)
+        skip = ray.put(release.skip_ids) if release is not None and release.skip_ids is not None else None
+        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table,
+                                                            skip=skip, on_skip=reporter.table))
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)

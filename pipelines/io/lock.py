@@ -72,8 +72,9 @@ class LockLost(RuntimeError):
 
 
 class OutputLock:
-    def __init__(self, output_uri: str, purpose: str = "run", ttl_s: float = 300.0):
-        self.output_uri, self.purpose, self.ttl_s = output_uri, purpose, ttl_s
+    def __init__(self, output_uri: str, purpose: str = "run", ttl_s: float = 300.0, force: bool = False):
+        """`force`: take the lock over even from a holder that looks alive (`--force-unlock`; logged)."""
+        self.output_uri, self.purpose, self.ttl_s, self.force = output_uri, purpose, ttl_s, force
         self.uri = storage.join(output_uri, LOCK_NAME)
         self.token = uuid.uuid4().hex
         self.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -122,11 +123,13 @@ class OutputLock:
             return None  # released meanwhile: try to create it again
         data, version = found
         holder = parse_holder(data)
-        if holder is not None and not holder.is_stale():
+        forced = holder is not None and not holder.is_stale()
+        if forced and not self.force:
             raise LockHeld(self.output_uri, holder)
         taken = self._backend.replace(record, version)
         if taken is not None:
-            log.warning("took over the lock on %s from a dead or expired holder: %s", self.output_uri,
+            log.warning("took over the lock on %s from %s: %s", self.output_uri,
+                        "a holder that looked alive (forced: --force-unlock)" if forced else "a dead or expired holder",
                         holder.describe() if holder else "unreadable lock file")
         return taken
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
@@ -19,6 +20,7 @@ from pipelines.io import formats
 from pipelines.io.errors import InputError
 from pipelines.io.records import READ_STAGE, safe_rows
 
+SKIPPED = "skipped_seen\0"  # accounting key prefix of rows a refresh skips (their id was released before)
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".arrow", ".jsonl.bz2",
                  ".jsonl.zst", ".ndjson", ".ndjson.gz")
 
@@ -109,11 +111,15 @@ def read_file(spec: InputFile, batch_rows: int) -> Iterator[pa.Table]:
 
 
 class InstructionDatasource(Datasource):
-    """Ray Data source: one read task per input file. `on_batch(stage, key, table)` counts rows."""
+    """Ray Data source: one read task per input file. `on_batch(stage, key, table)` counts rows.
+    With `skip` (an object ref of an Arrow array of ids), rows with those ids are dropped after reading
+    and counted with `on_skip` under `SKIPPED + file label` (a refresh's `skipped_seen`)."""
 
-    def __init__(self, files: list[InputFile], batch_rows: int, on_batch: Callable[[str, str, pa.Table], None]):
+    def __init__(self, files: list[InputFile], batch_rows: int, on_batch: Callable[[str, str, pa.Table], None],
+                 skip: Any = None, on_skip: Optional[Callable[[str, str, pa.Table], None]] = None):
         super().__init__()
         self.files, self.batch_rows, self.on_batch = files, batch_rows, on_batch
+        self.skip, self.on_skip = skip, on_skip
 
     def estimate_inmemory_data_size(self) -> Optional[int]:
         return sum(f.size for f in self.files) * 3
@@ -125,10 +131,31 @@ class InstructionDatasource(Datasource):
                 for f in self.files]
 
     def _reader(self, spec: InputFile) -> Callable[[], Iterator[pa.Table]]:
-        batch_rows, on_batch = self.batch_rows, self.on_batch
+        batch_rows, on_batch, skip, on_skip = self.batch_rows, self.on_batch, self.skip, self.on_skip
 
         def read() -> Iterator[pa.Table]:
+            seen = None
+            if skip is not None:
+                import ray
+                seen = ray.get(skip)
             for n, table in enumerate(read_file(spec, batch_rows)):
-                on_batch(READ_STAGE, f"{spec.label}#{n}", table)
-                yield table
+                key = f"{spec.label}#{n}"
+                if seen is not None:
+                    table = drop_seen(table, seen, lambda old: on_skip(SKIPPED + spec.label, key, old))
+                on_batch(READ_STAGE, key, table)
+                if table.num_rows:
+                    yield table
         return read
+
+
+def drop_seen(table: pa.Table, seen: pa.Array, on_skip: Callable[[pa.Table], None]) -> pa.Table:
+    """The rows whose id is not in `seen`; the others go to `on_skip` (a table, possibly empty)."""
+    mask = pc.fill_null(pc.is_in(table.column("id"), value_set=seen), False)
+    on_skip(table.filter(mask))
+    return table.filter(pc.invert(mask))
+
+
+def pop_skipped(totals: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Rows skipped per input label, removed from the stage totals."""
+    labels = [k for k in totals if k.startswith(SKIPPED)]
+    return {k[len(SKIPPED):]: totals.pop(k)["in"] for k in labels}

@@ -88,3 +88,19 @@ def test_output_that_is_a_regular_file_is_not_writable(tmp_path):
 def test_missing_bucket_is_not_writable(s3_server):
     with pytest.raises(OutputNotWritable, match="no-such-bucket"):
         OutputLock("s3://no-such-bucket-13/out").acquire()
+
+
+def test_force_takes_over_a_live_holder_and_says_so(tmp_path, caplog):
+    import logging
+    from pipelines.io.lock import LockHeld, OutputLock, read_holder
+    out = str(tmp_path / "root")
+    with OutputLock(out, purpose="first", ttl_s=60):
+        try:
+            OutputLock(out, purpose="second", ttl_s=60).acquire()
+            raise AssertionError("a live holder's lock was taken without force")
+        except LockHeld:
+            pass
+        with caplog.at_level(logging.WARNING):
+            forced = OutputLock(out, purpose="second", ttl_s=60, force=True).acquire()
+        assert read_holder(out).purpose == "second" and "--force-unlock" in caplog.text
+        forced.release()
