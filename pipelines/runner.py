@@ -15,6 +15,7 @@ from operators.registry import get_operator
 from operators.schema import RECORD_SCHEMA
 from pipelines import VERSION, bootstrap, local_llm
 from pipelines.accounting import Accountant, Reporter, verify
+from pipelines.batch import driver as batch_driver
 from pipelines.card import dataset_card
 from pipelines.config import PipelineConfig, config_hash
 from operators import storage
@@ -124,6 +125,9 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
     else:
         ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table))
+    # LLM stages in a batch mode: their batches first, so the stage answers from the cache (docs/batch.md)
+    batch_driver.run_phases(cfg, settings, run_id, lambda rep: ds if cfg.source is not None else
+                            ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, rep.table)))
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from operators.llm.batch_settings import BatchSettings
+
 OPENAI_URL = "https://api.openai.com/v1"
 LOCAL = "local"  # reserved: the embedded llama.cpp server (pipelines/local_llm.py replaces it)
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
@@ -26,9 +28,18 @@ class Price(BaseModel):
 
     prompt_usd_per_1m: float = Field(0.0, ge=0)
     completion_usd_per_1m: float = Field(0.0, ge=0)
+    # The batch column (mode: batch / batch_file); None: half the synchronous price, as OpenAI's Batch API.
+    batch_prompt_usd_per_1m: Optional[float] = Field(None, ge=0)
+    batch_completion_usd_per_1m: Optional[float] = Field(None, ge=0)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.prompt_usd_per_1m + completion_tokens * self.completion_usd_per_1m) / 1e6
+
+    def batch(self) -> "Price":
+        """The price of a request answered through a batch."""
+        prompt, completion = self.batch_prompt_usd_per_1m, self.batch_completion_usd_per_1m
+        return Price(prompt_usd_per_1m=self.prompt_usd_per_1m / 2 if prompt is None else prompt,
+                     completion_usd_per_1m=self.completion_usd_per_1m / 2 if completion is None else completion)
 
 
 # List prices in USD per million tokens (2026-11); override or extend with `endpoint.prices`.
@@ -63,6 +74,9 @@ class EndpointConfig(BaseModel):
 
     # "direct": the SDK's URL and headers sent with aiohttp (fast); "sdk": AsyncOpenAI.post (see transport.py).
     transport: Literal["direct", "sdk"] = "direct"
+    # "sync": one request per row; "batch": the provider's Batch API; "batch_file": offline files (docs/batch.md).
+    mode: Literal["sync", "batch", "batch_file"] = "sync"
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     # Faults.
     timeout_s: float = Field(120.0, gt=0)

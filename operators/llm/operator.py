@@ -8,6 +8,7 @@ Sources that call the model outside `__call__` use `complete` and `llm_meta` dir
 """
 from __future__ import annotations
 
+import functools
 import math
 import socket
 import time
@@ -41,7 +42,11 @@ class LLMOperator(Operator):
         endpoint = endpoint_config(self.context.settings)
         model = getattr(self.config, "model", None)
         self.endpoint = endpoint.model_copy(update={"model": model}) if model else endpoint
-        self.service = LLMService(self.endpoint, self.context.run_id, self.context.settings.get("output_uri"))
+
+    @functools.cached_property
+    def service(self) -> LLMService:
+        """Built on first use: the driver's batch phase uses only `format_input` and `endpoint`."""
+        return LLMService(self.endpoint, self.context.run_id, self.context.settings.get("output_uri"))
 
     @classmethod
     def actor_options(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -56,8 +61,8 @@ class LLMOperator(Operator):
         """Run on the driver before any work: a missing key or an unreachable URL fails here, clearly."""
         cfg = endpoint_config(settings)
         url = resolve_base_url(cfg)
-        if url == LOCAL:
-            return  # the embedded server is started by its own stage
+        if url == LOCAL or cfg.mode == "batch_file":
+            return  # the embedded server is started by its own stage; batch files are run elsewhere
         load_api_key(cfg, url)
         check_reachable(url, cfg.connect_attempts, min(cfg.timeout_s, 5.0))
 
