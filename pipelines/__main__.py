@@ -1,4 +1,4 @@
-"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT`.
+"""`python -m pipelines run CONFIG | validate CONFIG | inspect OUTPUT | batches ACTION URI`.
 
 `validate`, `inspect` and `--help` never import Ray: only `run` does, after every check has passed.
 """
@@ -52,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     _config_options(sub.add_parser("validate", help="check a config and its inputs, output and endpoint; run nothing"))
     ins = sub.add_parser("inspect", help="summarise a published output")
     ins.add_argument("output")
+    bat = sub.add_parser("batches", help="list, check or cancel the LLM batches recorded for an output or cache")
+    bat.add_argument("action", choices=("list", "status", "cancel"))
+    bat.add_argument("uri", metavar="OUTPUT_OR_CACHE_URI")
     return parser.parse_args(argv)
 
 
@@ -61,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return inspect(args.output)
+        if args.command == "batches":
+            from pipelines.batch.cli import main as batches
+            return batches(args.action, args.uri)
         return configured(args)
     except KeyboardInterrupt:
         print("interrupted: nothing new was published (the previous release, if any, is untouched); "

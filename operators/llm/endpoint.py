@@ -9,7 +9,7 @@ import os
 from typing import Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from operators.llm.batch_settings import BatchSettings
 
@@ -109,6 +109,13 @@ class EndpointConfig(BaseModel):
             raise ValueError("must not contain credentials (user:password@host): the API key comes from the "
                              "environment variable named by endpoint.api_key_env, sent as a Bearer token")
         return value
+
+    @model_validator(mode="after")
+    def _batch_needs_cache(self) -> "EndpointConfig":
+        if self.mode != "sync" and (self.cache_uri or "x").lower() in ("none", "off", ""):
+            raise ValueError(f"mode {self.mode} keeps its answers in the response cache: cache_uri must not be "
+                             f"{self.cache_uri!r}")
+        return self
 
     def price(self) -> Optional[Price]:
         return {**DEFAULT_PRICES, **self.prices}.get(self.model)
