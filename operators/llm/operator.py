@@ -8,7 +8,6 @@ Sources that call the model outside `__call__` use `complete` and `llm_meta` dir
 """
 from __future__ import annotations
 
-import functools
 import math
 import socket
 import time
@@ -42,11 +41,8 @@ class LLMOperator(Operator):
         endpoint = endpoint_config(self.context.settings)
         model = getattr(self.config, "model", None)
         self.endpoint = endpoint.model_copy(update={"model": model}) if model else endpoint
-
-    @functools.cached_property
-    def service(self) -> LLMService:
-        """Built on first use: the driver's batch phase uses only `format_input` and `endpoint`."""
-        return LLMService(self.endpoint, self.context.run_id, self.context.settings.get("output_uri"))
+        if self.context.settings.get("llm_service", True):  # False: the batch phase uses only format_input
+            self.service = LLMService(self.endpoint, self.context.run_id, self.context.settings.get("output_uri"))
 
     @classmethod
     def actor_options(cls, settings: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,8 @@ def batch_stages(cfg, settings: dict[str, Any], run_id: str) -> list[tuple[int, 
         op_class = get_operator(stage.op)
         if not (isinstance(op_class, type) and issubclass(op_class, LLMOperator)):
             continue
-        op = op_class(stage.config, StageContext(stage=stage.name, run_id=run_id, settings=settings))
+        op = op_class(stage.config, StageContext(stage=stage.name, run_id=run_id,
+                                                 settings={**settings, "llm_service": False}))
         if op.endpoint.mode != "sync":
             found.append((index, op))
     return found
