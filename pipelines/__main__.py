@@ -1,4 +1,5 @@
-"""`python -m pipelines run CONFIG | validate CONFIG | refresh CONFIG | inspect OUTPUT | report OUTPUT`.
+"""`python -m pipelines run CONFIG | validate CONFIG | refresh CONFIG | inspect OUTPUT | report OUTPUT |
+batches ACTION URI`.
 
 `validate`, `inspect` and `--help` never import Ray: only `run` does, after every check has passed.
 """
@@ -71,6 +72,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     rep.add_argument("--out", help="where to write it (default: OUTPUT/report.html)")
     rep.add_argument("--verb-sample", type=int, default=None, metavar="N",
                      help="instructions parsed for the verb-noun chart (default 10000; 0: all)")
+    bat = sub.add_parser("batches", help="list, check or cancel the LLM batches recorded for an output or cache")
+    bat.add_argument("action", choices=("list", "status", "cancel"))
+    bat.add_argument("uri", metavar="OUTPUT_OR_CACHE_URI")
     return parser.parse_args(argv)
 
 
@@ -85,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "refresh":
             from pipelines.refresh import refresh_command
             return refresh_command(args)
+        if args.command == "batches":
+            from pipelines.batch.cli import main as batches
+            return batches(args.action, args.uri)
         return configured(args)
     except KeyboardInterrupt:
         print("interrupted: nothing new was published (the previous release, if any, is untouched); "

@@ -11,6 +11,11 @@ import sys
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_WAITING = 4
+
+
+class WaitingForBatchResults(RuntimeError):
+    """batch_file mode: request files are written; a later run reads their results (exit 4)."""
 
 
 class AccountingError(RuntimeError):
@@ -26,6 +31,8 @@ def describe(cause: BaseException) -> tuple[int, str]:
     from pipelines.io.lock import LockHeld, LockLost, OutputNotWritable
     from pipelines.local_llm import LocalLLMUnavailable
     from pipelines.local_server import LocalServerError
+    if isinstance(cause, WaitingForBatchResults):
+        return EXIT_WAITING, f"waiting for results: {cause}"
     if isinstance(cause, LockHeld):
         return EXIT_LOCKED, f"{cause}; nothing was published"
     if isinstance(cause, (ConfigError, InputError, LocalLLMUnavailable, ConfigurationError, OutputNotWritable)):

@@ -16,6 +16,7 @@ from operators.registry import get_operator
 from operators.schema import RECORD_SCHEMA, TYPED_COLUMNS
 from pipelines import VERSION, bootstrap, local_llm, progress, report
 from pipelines.accounting import Accountant, Reporter, verify
+from pipelines.batch import driver as batch_driver
 from pipelines.card import dataset_card
 from pipelines.config import AUTO, PipelineConfig, config_hash
 from operators import storage
@@ -196,8 +197,13 @@ def _plan(cfg: PipelineConfig, files: list[InputFile], run_id: str, settings: di
         ds, source_report = bootstrap.source_dataset(cfg, settings, run_id, reporter)
     else:  # a refresh skips the rows whose id an earlier release settled (counted as skipped_seen)
         skip = ray.put(release.skip_ids) if release is not None and release.skip_ids is not None else None
-        ds = ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, reporter.table,
-                                                            skip=skip, on_skip=reporter.table))
+
+        def read(rep: Reporter) -> ray.data.Dataset:
+            return ray.data.read_datasource(InstructionDatasource(files, cfg.ray.batch_rows, rep.table,
+                                                                  skip=skip, on_skip=rep.table))
+        ds = read(reporter)
+    # LLM stages in a batch mode: their batches first, so the stage answers from the cache (docs/batch.md)
+    batch_driver.run_phases(cfg, settings, run_id, lambda rep: ds if cfg.source is not None else read(rep))
     global_ops: list = []
     for stage in cfg.stages:
         context = StageContext(stage=stage.name, run_id=run_id, settings=settings)

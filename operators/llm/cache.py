@@ -78,6 +78,10 @@ class ResponseCache:
                         new += 1
         return new
 
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._pending or key in self._index
+
     def get(self, key: str) -> Optional[dict[str, Any]]:
         with self._lock:
             entry = self._pending.get(key)

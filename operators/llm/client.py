@@ -55,6 +55,9 @@ class _Retry(Exception):
         self.kind, self.status, self.retry_after = kind, status, retry_after
 
 
+Retryable = _Retry  # what parse_completion / status_outcome raise for a fault worth another attempt
+
+
 class ChatClient:
     def __init__(self, cfg: EndpointConfig, url: str, api_key: str, limiter: LimiterClient):
         self.cfg, self.url, self.limiter = cfg, url, limiter
@@ -121,7 +124,7 @@ class ChatClient:
 
     async def _attempt(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Outcome:
         try:
-            reply = await self.transport.post({"model": self.cfg.model, "messages": messages, **params})
+            reply = await self.transport.post(request_body(self.cfg.model, messages, params))
         except TransportError as err:
             if err.kind != "connect":
                 self.ever_connected = True
@@ -135,41 +138,11 @@ class ChatClient:
             raise _Retry("malformed") from None
 
     def _status_outcome(self, reply: Reply) -> Outcome:
-        status, code = reply.status, reply.error_code or ""
-        if status in FATAL_STATUS:
-            raise ConfigurationError(
-                f"endpoint {redact_url(self.url)} {FATAL_STATUS[status]} (HTTP {status}, model "
-                f"{self.cfg.model!r}, key from ${self.cfg.api_key_env})") from None
-        if status in RETRY_STATUS or status >= 500:
-            raise _Retry(f"http_{status}", status, _retry_after(reply.headers)) from None
-        detail = {"status": status, "error_type": _clip(reply.error_type), "code": _clip(code)}
-        if code in CONTEXT_CODES:
-            return Outcome(reason="prompt_too_long", detail=detail)
-        if code in FILTER_CODES:
-            return Outcome(reason="content_filter", detail=detail)
-        return Outcome(reason=f"api_error:{status}", detail=detail)
+        return status_outcome(reply.status, reply.error_type, reply.error_code, reply.headers,
+                              f"endpoint {redact_url(self.url)}", self.cfg)
 
     def _parse(self, response: Any) -> Outcome:
-        choices = response.get("choices") if isinstance(response, dict) else None
-        if not choices or not isinstance(choices[0], dict):
-            raise _Retry("malformed")
-        choice = choices[0]
-        content = (choice.get("message") or {}).get("content")
-        finish = choice.get("finish_reason")
-        if finish == "content_filter":
-            outcome = Outcome(content=content, finish_reason=finish, reason="content_filter")
-        elif not isinstance(content, str) or not content.strip():
-            raise _Retry("empty_response")
-        else:
-            outcome = Outcome(content=content, finish_reason=finish)
-        outcome.model = response.get("model") or self.cfg.model
-        usage = response.get("usage")
-        if isinstance(usage, dict):
-            prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            outcome.usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-                             "total_tokens": int(usage.get("total_tokens") or prompt + completion)}
-            outcome.cost_usd = round(self.price.cost(prompt, completion), 8)
-        return outcome
+        return parse_completion(response, self.price, self.cfg.model)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.cfg.backoff_max_s, self.cfg.backoff_base_s * 2 ** (attempt - 1))
@@ -177,6 +150,53 @@ class ChatClient:
 
     def _delay(self, attempt: int, retry_after: Optional[float]) -> float:
         return min(max(self._backoff(attempt), retry_after or 0.0), max(self.cfg.max_retry_after_s, 0.0))
+
+
+def status_outcome(status: int, error_type: Any, code: Any, headers: Any, where: str,
+                   cfg: EndpointConfig) -> Outcome:
+    """A non-2xx answer (of a request or a batch line): raises for fatal and retryable statuses."""
+    code = code or ""
+    if status in FATAL_STATUS:
+        raise ConfigurationError(
+            f"{where} {FATAL_STATUS[status]} (HTTP {status}, model {cfg.model!r}, key from "
+            f"${cfg.api_key_env})") from None
+    if status in RETRY_STATUS or status >= 500:
+        raise _Retry(f"http_{status}", status, _retry_after(headers or {})) from None
+    detail = {"status": status, "error_type": _clip(error_type), "code": _clip(code)}
+    if code in CONTEXT_CODES:
+        return Outcome(reason="prompt_too_long", detail=detail)
+    if code in FILTER_CODES:
+        return Outcome(reason="content_filter", detail=detail)
+    return Outcome(reason=f"api_error:{status}", detail=detail)
+
+
+def parse_completion(response: Any, price: Price, model: str) -> Outcome:
+    """A chat completion body -> Outcome (cost at `price`); raises _Retry for malformed or empty ones."""
+    choices = response.get("choices") if isinstance(response, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        raise _Retry("malformed")
+    choice = choices[0]
+    content = (choice.get("message") or {}).get("content")
+    finish = choice.get("finish_reason")
+    if finish == "content_filter":
+        outcome = Outcome(content=content, finish_reason=finish, reason="content_filter")
+    elif not isinstance(content, str) or not content.strip():
+        raise _Retry("empty_response")
+    else:
+        outcome = Outcome(content=content, finish_reason=finish)
+    outcome.model = response.get("model") or model
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        outcome.usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+                         "total_tokens": int(usage.get("total_tokens") or prompt + completion)}
+        outcome.cost_usd = round(price.cost(prompt, completion), 8)
+    return outcome
+
+
+def request_body(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
+    """The chat-completions body of a request (sent directly, or as a batch line's `body`)."""
+    return {"model": model, "messages": messages, **params}
 
 
 def _retry_after(headers: Any) -> Optional[float]:

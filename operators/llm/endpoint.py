@@ -9,7 +9,9 @@ import os
 from typing import Any, Literal, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from operators.llm.batch_settings import BatchSettings
 
 from operators.base import OperatorConfig
 
@@ -28,9 +30,18 @@ class Price(BaseModel):
 
     prompt_usd_per_1m: float = Field(0.0, ge=0)
     completion_usd_per_1m: float = Field(0.0, ge=0)
+    # The batch column (mode: batch / batch_file); None: half the synchronous price, as OpenAI's Batch API.
+    batch_prompt_usd_per_1m: Optional[float] = Field(None, ge=0)
+    batch_completion_usd_per_1m: Optional[float] = Field(None, ge=0)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.prompt_usd_per_1m + completion_tokens * self.completion_usd_per_1m) / 1e6
+
+    def batch(self) -> "Price":
+        """The price of a request answered through a batch."""
+        prompt, completion = self.batch_prompt_usd_per_1m, self.batch_completion_usd_per_1m
+        return Price(prompt_usd_per_1m=self.prompt_usd_per_1m / 2 if prompt is None else prompt,
+                     completion_usd_per_1m=self.completion_usd_per_1m / 2 if completion is None else completion)
 
 
 # List prices in USD per million tokens (2026-11); override or extend with `endpoint.prices`.
@@ -66,6 +77,9 @@ class EndpointConfig(BaseModel):
 
     # "direct": the SDK's URL and headers sent with aiohttp (fast); "sdk": AsyncOpenAI.post (see transport.py).
     transport: Literal["direct", "sdk"] = "direct"
+    # "sync": one request per row; "batch": the provider's Batch API; "batch_file": offline files (docs/batch.md).
+    mode: Literal["sync", "batch", "batch_file"] = "sync"
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     # Faults.
     timeout_s: float = Field(120.0, gt=0)
@@ -98,6 +112,13 @@ class EndpointConfig(BaseModel):
             raise ValueError("must not contain credentials (user:password@host): the API key comes from the "
                              "environment variable named by endpoint.api_key_env, sent as a Bearer token")
         return value
+
+    @model_validator(mode="after")
+    def _batch_needs_cache(self) -> "EndpointConfig":
+        if self.mode != "sync" and (self.cache_uri or "x").lower() in ("none", "off", ""):
+            raise ValueError(f"mode {self.mode} keeps its answers in the response cache: cache_uri must not be "
+                             f"{self.cache_uri!r}")
+        return self
 
     def price(self) -> Optional[Price]:
         return {**DEFAULT_PRICES, **self.prices}.get(self.model)

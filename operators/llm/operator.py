@@ -55,13 +55,16 @@ class LLMOperator(Operator):
         super().__init__(config, context)
         model = getattr(self.config, "model", None)
         output_uri = self.context.settings.get("output_uri")
+        build = self.context.settings.get("llm_service", True)  # False: the batch phase uses only format_input
         self.endpoints: dict[Optional[str], EndpointConfig] = {}
         self.services: dict[Optional[str], LLMService] = {}
         for name in endpoint_refs(self.config):
             endpoint = endpoint_config(self.context.settings, name)
             self.endpoints[name] = endpoint.model_copy(update={"model": model}) if model else endpoint
-            self.services[name] = LLMService(self.endpoints[name], self.context.run_id, output_uri, name)
-        self.endpoint, self.service = next(iter(self.endpoints.values())), next(iter(self.services.values()))
+            if build:
+                self.services[name] = LLMService(self.endpoints[name], self.context.run_id, output_uri, name)
+        self.endpoint = next(iter(self.endpoints.values()))
+        self.service = next(iter(self.services.values())) if build else None
 
     @classmethod
     def actor_options(cls, settings: dict[str, Any], config: Any = None) -> dict[str, Any]:
@@ -77,8 +80,8 @@ class LLMOperator(Operator):
         for name in endpoint_refs(config):
             cfg = endpoint_config(settings, name)
             url = resolve_base_url(cfg)
-            if url == LOCAL:
-                continue  # the embedded server is started by its own stage
+            if url == LOCAL or cfg.mode == "batch_file":
+                continue  # the embedded server is started by its own stage; batch files are run elsewhere
             load_api_key(cfg, url)
             check_reachable(url, cfg.connect_attempts, min(cfg.timeout_s, 5.0))
 

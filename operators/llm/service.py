@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from operators.llm.batch_view import BatchView
 from operators.llm.breaker import CircuitBreaker
 from operators.llm.cache import ResponseCache, cache_key
 from operators.llm.client import ChatClient, Outcome
@@ -66,13 +67,16 @@ class LLMService:
         self.url = resolve_base_url(cfg)
         if self.url == LOCAL:
             raise ConfigurationError("endpoint.base_url 'local' needs the embedded server to be running")
-        api_key = load_api_key(cfg, self.url)
+        # batch_file: nothing is sent from here, so no key is needed
+        api_key = "unused-in-batch-file-mode" if cfg.mode == "batch_file" else load_api_key(cfg, self.url)
         if cfg.max_cost_usd is not None and cfg.price() is None:
             raise ConfigurationError(f"max_cost_usd is set but endpoint.prices has no price for {cfg.model!r}")
         cache_uri = cache_location(cfg, output_uri, name)
         self.cache = ResponseCache(cache_uri)
         self.breaker = CircuitBreaker(cfg.breaker_consecutive, redact_url(self.url), cache_uri)
         self.cache.refresh()
+        # batch modes: answers come from the cache the batch phase filled, failures from its view
+        self.view = None if cfg.mode == "sync" else BatchView.load(cache_location(cfg, output_uri), run_id)
         self._refreshed = time.monotonic()
         schedule = {"rpm": cfg.rpm, "tpm": cfg.tpm, "burst_s": cfg.burst_s,
                     "max_requests": cfg.max_requests, "max_cost_usd": cfg.max_cost_usd}
@@ -139,14 +143,14 @@ class LLMService:
         key = cache_key(self.cfg.model, request.messages, request.params)
         entry = self.cache.get(key)
         if entry is not None:
-            return from_cache(entry)
+            return from_cache(entry) if self.view is None else self.view.answered(entry, from_cache(entry))
         shared = self._inflight.get(key)
         if shared is not None:
             return replace(await asyncio.shield(shared), cached=True, attempts=0)
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            outcome = await self._call(request)
+            outcome = await self._call(request, key)
             if outcome.content is not None or outcome.finish_reason is not None:
                 self.cache.put(key, {"content": outcome.content, "finish_reason": outcome.finish_reason,
                                      "model": outcome.model, "usage": outcome.usage, "cost_usd": outcome.cost_usd,
@@ -160,14 +164,13 @@ class LLMService:
         finally:
             self._inflight.pop(key, None)
 
-    async def _call(self, request: Request) -> Outcome:
+    async def _call(self, request: Request, key: str) -> Outcome:
         estimate = estimate_tokens(request.messages)
-        max_tokens = int(request.params.get("max_tokens") or 0)
-        limit = self.cfg.context_tokens
-        if limit is not None and estimate + max_tokens > limit:
-            return Outcome(reason="prompt_too_long",
-                           detail={"estimated_prompt_tokens": estimate, "max_tokens": max_tokens,
-                                   "context_tokens": limit})
+        too_long = context_check(self.cfg, request, estimate)
+        if too_long is not None:
+            return too_long
+        if self.view is not None:
+            return self.view.outcome(key)
         async with self._semaphore:
             self.breaker.check()
             outcome = await self.client.complete(request.messages, request.params, estimate)
@@ -188,6 +191,16 @@ class LLMService:
                 return
             except Exception as err:  # storage hiccup: entries stay pending, next flush tries again
                 log.warning("response cache flush failed: %s", type(err).__name__)
+
+
+def context_check(cfg: EndpointConfig, request: Request, estimate: int) -> Optional[Outcome]:
+    """`prompt_too_long` before paying, when the estimate is over `endpoint.context_tokens`."""
+    max_tokens = int(request.params.get("max_tokens") or 0)
+    limit = cfg.context_tokens
+    if limit is not None and estimate + max_tokens > limit:
+        return Outcome(reason="prompt_too_long",
+                       detail={"estimated_prompt_tokens": estimate, "max_tokens": max_tokens, "context_tokens": limit})
+    return None
 
 
 def from_cache(entry: dict[str, Any]) -> Outcome:

@@ -15,7 +15,8 @@ is reproducible) or by a marker in the prompt, `[[fault:NAME]]` (every request) 
 `counts[prompt]` is how many requests each prompt (the last user message) received and
 `times[prompt]` when; `auth_failures` counts requests whose key was not `expected_key` (if set).
 Run standalone for benchmarks: `python -m tests.support.openai_server --latency 0.2` prints the URL;
-`GET /_stats` returns the totals and arrival times (also per model).
+`GET /_stats` returns the totals and arrival times (also per model). The Batch API (files, batches, status
+transitions, per-line faults by the same markers) is in tests/support/batch_server.py, reached as `server.batches`.
 """
 from __future__ import annotations
 
@@ -103,6 +104,8 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
+        from tests.support.batch_server import BatchAPI
+        self.batches = BatchAPI(self)  # /v1/files and /v1/batches (tests/support/batch_server.py)
 
     @property
     def url(self) -> str:
@@ -156,6 +159,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
+        self.batches.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=4096)
@@ -212,6 +216,10 @@ class FakeOpenAI:
         if fault == "malformed":
             return web.Response(status=200, text='{"id": "chatcmpl-x", "choices": [{"mess',
                                 content_type="application/json")
+        return web.json_response(self.completion_body(body, messages, fault))
+
+    def completion_body(self, body: dict, messages: list, fault: Optional[str]) -> dict:
+        """A chat completion (also a batch line's answer): the answer, its finish reason and usage."""
         answer = "" if fault == "empty" else self.answer_fn(messages, body)
         finish = "stop"
         if fault == "length":
@@ -220,14 +228,14 @@ class FakeOpenAI:
             answer, finish = "", "content_filter"
         prompt_tokens = sum(count_tokens(str(m.get("content") or "")) + 4 for m in messages) + 2
         completion_tokens = count_tokens(answer)
-        return web.json_response({
+        return {
             "id": "chatcmpl-" + hashlib.sha1(answer.encode()).hexdigest()[:12],
             "object": "chat.completion", "created": int(time.time()),
             "model": self.model or body.get("model", "fake"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                          "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}})
+                      "total_tokens": prompt_tokens + completion_tokens}}
 
     def _fault(self, prompt: str, nth: int) -> Optional[str]:
         marker = MARKER.search(prompt)
