@@ -35,7 +35,7 @@ def test_batch_run_publishes_what_a_sync_run_does(tmp_path, fake_openai):
     fake_openai.reset_counts()
     cfg = config(tmp_path, instructions, batch_endpoint(fake_openai, tmp_path, max_requests_per_file=12), out="batch")
     manifest = run(cfg)
-    check_balance(manifest)
+    check_balance(manifest, len(instructions), tmp_path / "batch")
     assert fake_openai.total == 0  # nothing went through chat completions
     assert answers(tmp_path / "batch") == answers(tmp_path / "sync")
     assert [s["reasons"] for s in manifest["stages"]] == [s["reasons"] for s in sync["stages"]]

@@ -57,7 +57,7 @@ def test_killed_driver_rerun_collects_without_resubmitting(tmp_path, fake_openai
     assert code == 0 and out.count("in_progress") == 3
     api.hold = False
     manifest = run(raw)
-    check_balance(manifest)
+    check_balance(manifest, 20, tmp_path / "out")
     assert manifest["counts"]["output"] == 20 and fake_openai.total == 0
     assert len(api.accepted) == 20 and set(api.accepted.values()) == {1}  # no request submitted twice
     assert manifest["llm"]["generate_response"]["requests"] == 20  # bought by the batches, not cached

@@ -43,7 +43,7 @@ def export(tmp_path: Path, manifest: dict, name: str) -> list:
 def test_gpt4_feedback_scores_exports_and_a_free_rerun(tmp_path):
     with FakeOpenAI(latency_s=0.01, answer_fn=FeedbackAnswers(), expected_key=CANARY_KEY) as server:
         manifest = run("gpt4_feedback.yaml", tmp_path, server)
-        check_balance(manifest)
+        check_balance(manifest, 20 + 1, tmp_path / "out")  # 20 real instructions and one nobody answers
         check_manifest_files(tmp_path / "out", manifest)
         assert manifest["counts"] == {"input": 21, "output": 20, "rejected": 1}
         rejects = published_rows(tmp_path / "out", "rejects")
@@ -75,7 +75,7 @@ def test_gpt4_feedback_scores_exports_and_a_free_rerun(tmp_path):
 def test_pairwise_with_an_always_first_judge_gives_only_ties_and_no_pairs(tmp_path):
     with FakeOpenAI(latency_s=0.01, answer_fn=FeedbackAnswers(first_bias=1.0), expected_key=CANARY_KEY) as server:
         manifest = run("pairwise.yaml", tmp_path, server, n=8)
-        check_balance(manifest)
+        check_balance(manifest, 8 + 1, tmp_path / "out")
         stats = manifest["feedback"]["pairwise"]["judge"]
         assert stats["pairs"] == 8 and stats["consistency_rate"] == 0.0
         assert stats["first_position_win_rate"] == 1.0 and stats["results"] == {"inconsistent": 8}
@@ -87,7 +87,7 @@ def test_pairwise_with_an_always_first_judge_gives_only_ties_and_no_pairs(tmp_pa
 def test_critique_revise_pairs_balance(tmp_path):
     with FakeOpenAI(latency_s=0.01, answer_fn=FeedbackAnswers(), expected_key=CANARY_KEY) as server:
         manifest = run("critique_revise.yaml", tmp_path, server, n=6)
-        check_balance(manifest)
+        check_balance(manifest, 6 + 1, tmp_path / "out")
         assert manifest["counts"] == {"input": 7, "output": 6, "rejected": 1}
         rows = published_rows(tmp_path / "out")
         pairs = export(tmp_path, manifest, "revision_pairs.json")
