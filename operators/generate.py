@@ -21,13 +21,17 @@ from operators.llm.service import Request
 from operators.registry import register
 
 
-class GenerateConfig(LLMStageConfig):
+class AnswerConfig(LLMStageConfig):
+    """How a teacher is asked to answer an instruction (generate_response, generate_candidates)."""
     template: Literal["alpaca", "alpaca_zh", "plain"] = "alpaca"
     system_prompt: Optional[str] = None
     temperature: float = Field(1.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(512, ge=1)
     seed: Optional[int] = None
+
+
+class GenerateConfig(AnswerConfig):
     on_truncated: Literal["reject", "keep"] = "reject"  # finish_reason "length"
 
 

@@ -49,9 +49,9 @@ def stage_totals(raw: dict[str, dict[str, Any]], stage_names: list[str]) -> list
 
 
 def limiter_totals(run_id: str) -> dict[str, Any]:
-    """Requests, tokens and USD spent so far, summed over this run's limiter actors."""
+    """Requests (and of them in flight), tokens and USD spent so far, summed over this run's limiter actors."""
     import ray
-    out = {"requests": 0, "tokens": 0, "spent_usd": 0.0}
+    out = {"requests": 0, "in_flight": 0, "tokens": 0, "spent_usd": 0.0}
     if not ray.is_initialized():
         return out
     try:

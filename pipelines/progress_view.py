@@ -39,7 +39,8 @@ def compact_lines(snap: dict[str, Any], budget: dict[str, Any], final: bool = Fa
     llm, eta = snap["llm"], snap["eta"]
     cap = budget.get("max_cost_usd")
     lines.append(f"{tag} t={snap['t']:.0f}s eta={_eta_text(eta)} bound_by={eta.get('stage') or '-'} "
-                 f"llm_requests={llm['requests']} tokens={llm['tokens']} cost_usd={llm['spent_usd']:.4f} "
+                 f"llm_requests={llm['requests']} in_flight={llm.get('in_flight', 0)} tokens={llm['tokens']} "
+                 f"cost_usd={llm['spent_usd']:.4f} "
                  f"budget_usd={'-' if cap is None else format(cap, 'g')}")
     return lines
 
@@ -60,5 +61,5 @@ def live_table(snap: dict[str, Any], budget: dict[str, Any]):
                       f"{snap['rates'].get(s['name'], 0.0):,.1f}", reasons, style=style)
     llm = snap["llm"]
     footer = Text(f"ETA {_eta_text(snap['eta'])} (bound by {bound or '-'}) · LLM requests "
-                  f"{requests_text(llm, budget)} · tokens {llm['tokens']:,} · cost {cost_text(llm, budget)}")
+                  f"{requests_text(llm, budget)} ({llm.get('in_flight', 0):,} in flight) · tokens {llm['tokens']:,} · cost {cost_text(llm, budget)}")
     return Group(table, footer)

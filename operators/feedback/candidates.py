@@ -13,23 +13,17 @@ from typing import Any, Literal, Optional
 from pydantic import Field, model_validator
 
 from operators.llm.client import Outcome
-from operators.llm.endpoint import LLMStageConfig
+from operators.generate import AnswerConfig
 from operators.llm.operator import LLMOperator, Verdict
 from operators.llm.prompts import build_messages
 from operators.llm.service import Request
 from operators.registry import register
 
 
-class CandidatesConfig(LLMStageConfig):
+class CandidatesConfig(AnswerConfig):
     endpoints: tuple[str, ...] = ()  # named endpoints, each answering; empty: `endpoint` (default or named)
     samples: int = Field(1, ge=1, le=64)  # answers per endpoint (seeds seed, seed+1, ...)
     min_candidates: int = Field(1, ge=1)
-    template: Literal["alpaca", "alpaca_zh", "plain"] = "alpaca"
-    system_prompt: Optional[str] = None
-    temperature: float = Field(1.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(512, ge=1)
-    seed: Optional[int] = None
     on_truncated: Literal["fail", "keep"] = "keep"  # finish_reason "length": a failed candidate, or kept
 
     @model_validator(mode="after")

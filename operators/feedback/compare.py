@@ -18,7 +18,7 @@ from operators.llm.client import Outcome
 from operators.llm.endpoint import LLMStageConfig
 from operators.llm.operator import LLMOperator, Verdict
 from operators.llm.service import Request
-from operators.feedback.judge import UNPARSED, retry_messages
+from operators.feedback.judge import UNPARSED, retry_unparsed
 from operators.feedback.prompts import VERDICT_RETRY, compare_messages, parse_verdict
 from operators.registry import register
 
@@ -68,9 +68,7 @@ class Compare(LLMOperator):
         return requests or [None]
 
     def follow_up(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
-        if outcome is not None and outcome.reason is None and parse_verdict(outcome.content) is None:
-            return retry_messages(request, outcome, VERDICT_RETRY)
-        return None
+        return retry_unparsed(request, outcome, parse_verdict, VERDICT_RETRY)
 
     def format_outputs(self, row: dict[str, Any], outcomes: list[Optional[Outcome]]) -> Verdict:
         comparisons, failures = [], []

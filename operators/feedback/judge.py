@@ -31,9 +31,10 @@ class JudgeConfig(LLMStageConfig):
     seed: Optional[int] = None
 
 
-def retry_messages(request: Request, outcome: Optional[Outcome], reminder: str) -> Optional[Request]:
-    """The same conversation with the unusable reply and a reminder of the format; None if it was usable."""
-    if outcome is None or outcome.reason is not None:
+def retry_unparsed(request: Request, outcome: Optional[Outcome], parse, reminder: str) -> Optional[Request]:
+    """The same conversation with the reply `parse` could not read and a reminder of the format; None
+    when there is nothing to retry (no answer, or a readable one)."""
+    if outcome is None or outcome.reason is not None or parse(outcome.content) is not None:
         return None
     messages = [*request.messages, {"role": "assistant", "content": outcome.content or ""},
                 {"role": "user", "content": reminder}]
@@ -65,9 +66,7 @@ class Judge(LLMOperator):
         return requests or [None]
 
     def follow_up(self, request: Request, outcome: Optional[Outcome]) -> Optional[Request]:
-        if outcome is not None and outcome.reason is None and parse_score(outcome.content) is None:
-            return retry_messages(request, outcome, SCORE_RETRY)
-        return None
+        return retry_unparsed(request, outcome, parse_score, SCORE_RETRY)
 
     def format_outputs(self, row: dict[str, Any], outcomes: list[Optional[Outcome]]) -> Verdict:
         candidates = [dict(c) for c in row["candidates"] or []]

@@ -39,6 +39,7 @@ class Schedule:
         self.req_tat = self.tok_tat = now
         self.cooldown_until = now
         self.requests = 0
+        self.settled = 0  # attempts that ended (answered or not): requests - settled are in flight
         self.committed_usd = 0.0  # reserved for in-flight requests + spent
         self.spent_usd = 0.0
         self.tokens = 0
@@ -65,8 +66,13 @@ class Schedule:
             out.append(send - now)
         return out
 
-    def settle(self, token_delta: int, reserved_usd: float, spent_usd: float, tokens_used: int) -> None:
-        """Correct reservations with what was really used (negative deltas refund)."""
+    def settle(self, token_delta: int, reserved_usd: float, spent_usd: float, tokens_used: int,
+               attempts: int = 0, unreserved: int = 0) -> None:
+        """Correct reservations with what was really used (negative deltas refund); count the
+        `attempts` that ended and the `unreserved` ones that started without a reservation (clients
+        with no rate limit or budget reserve nothing)."""
+        self.settled += attempts
+        self.requests += unreserved
         if self.tok_interval and token_delta:
             self.tok_tat = max(self.tok_tat + token_delta * self.tok_interval, self.clock() - self.burst_s)
         self.committed_usd += spent_usd - reserved_usd
@@ -92,7 +98,7 @@ class Schedule:
 
     def totals(self) -> dict[str, Any]:
         return {"requests": self.requests, "tokens": self.tokens, "spent_usd": round(self.spent_usd, 6),
-                "denied": self.denied}
+                "denied": self.denied, "in_flight": max(0, self.requests - self.settled)}
 
 
 class LimiterActor:
@@ -155,7 +161,7 @@ class LimiterClient:
         self.local = Schedule(**schedule) if handle is None else None
         self.handle, self.name, self.schedule_args = handle, name, schedule
         self._queue: list[tuple[int, float, asyncio.Future]] = []
-        self._settle = [0, 0.0, 0.0, 0]
+        self._settle = [0, 0.0, 0.0, 0, 0, 0]  # Schedule.settle's arguments, summed until sent
         self._cooldown_report = 0.0
         self._cooldown_until = 0.0
         self._pump: Optional[asyncio.Task] = None
@@ -174,6 +180,7 @@ class LimiterClient:
         if self.unlimited:
             self._last_acquire = time.monotonic()
             self._active += 1
+            self._settle[5] += 1  # started without a reservation: counted by the actor as a request
             if self._poller is None or self._poller.done():
                 self._poller = asyncio.get_running_loop().create_task(self._poll())
             left = self._cooldown_until - time.monotonic()
@@ -193,8 +200,9 @@ class LimiterClient:
     def settle(self, token_delta: int, reserved_usd: float, spent_usd: float, tokens_used: int) -> None:
         """After every attempt (answered or not): correct the reservation with the real usage."""
         self._active = max(0, self._active - 1)
-        for i, value in enumerate((token_delta, reserved_usd, spent_usd, tokens_used)):
+        for i, value in enumerate((token_delta, reserved_usd, spent_usd, tokens_used, 1)):
             self._settle[i] += value
+        self._kick()  # the shared totals (progress: requests in flight, tokens, spend) stay current
 
     def cooldown(self, seconds: float) -> None:
         """A 429 arrived: every request of every actor waits `seconds` from now."""
@@ -229,7 +237,7 @@ class LimiterClient:
         while self._queue or any(self._settle) or self._cooldown_report or first:
             first = False
             items, self._queue = self._queue, []
-            settle, self._settle = tuple(self._settle), [0, 0.0, 0.0, 0]
+            settle, self._settle = tuple(self._settle), [0, 0.0, 0.0, 0, 0, 0]
             cooldown, self._cooldown_report = self._cooldown_report, 0.0
             try:
                 delays, left = await self._call([(t, c) for t, c, _ in items], settle, cooldown)

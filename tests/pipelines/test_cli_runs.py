@@ -34,9 +34,9 @@ def write_jsonl(path, rows):
     return str(path)
 
 
-def published(out):
+def published(out, kind="shards"):
     rows = []
-    for shard in json.loads((out / "_manifest.json").read_text())["shards"]:
+    for shard in json.loads((out / "_manifest.json").read_text())[kind]:
         with gzip.open(out / shard["path"], "rt") as handle:
             rows.extend(json.loads(line) for line in handle)
     return rows
@@ -135,14 +135,6 @@ def test_identical_rerun_publishes_byte_identical_shards_and_keeps_the_cost(tmp_
     assert replayed["answers_completion_tokens"] == paid["completion_tokens"] > 0
 
 
-def rejected(out):
-    rows = []
-    for part in json.loads((out / "_manifest.json").read_text())["rejects"]:
-        with gzip.open(out / part["path"], "rt") as handle:
-            rows.extend(json.loads(line) for line in handle)
-    return rows
-
-
 def test_curate_config_detects_each_rows_language_and_applies_its_rules(data_dir, tmp_path):
     """`lang: auto` (configs/curate.yaml's default): real Chinese and English GPT-4 answers in one run are
     both curated, each by its own language's rules; a language the config does not allow is rejected."""
@@ -156,7 +148,7 @@ def test_curate_config_detects_each_rows_language_and_applies_its_rules(data_dir
                           "--input", str(samples / "alpaca_gpt4_en_sample.json"),
                           "--input", write_jsonl(tmp_path / "fr.jsonl", french), "--output", str(out))
     assert code == 0, err[-3000:]
-    rows, rejects = published(out), rejected(out)
+    rows, rejects = published(out), published(out, "rejects")
     assert len(rows) + len(rejects) == len(zh) + len(en) + 1
     by_file = {}
     for row in rows:

@@ -36,6 +36,8 @@ def test_without_a_terminal_progress_is_compact_lines_with_eta_and_cost(tmp_path
     fields = dict(part.split("=", 1) for part in final.split()[1:])
     assert fields["eta"] == "0s" and fields["budget_usd"] == "100"
     assert float(fields["cost_usd"]) > 0 and int(fields["llm_requests"]) > 0 and int(fields["tokens"]) > 0
+    while_running = [dict(p.split("=", 1) for p in line.split()[1:]) for line in run_lines if line.startswith("progress ")]
+    assert any(int(f["in_flight"]) > 0 for f in while_running), run_lines  # 0.3 s answers: some were in flight
     stages = [line for line in lines if line.startswith("progress-final") and " stage=" in line]
     assert [re.search(r"stage=(\S+)", s).group(1) for s in stages][:3] == ["read", "normalize", "generate_response"]
     assert re.search(r"^stage\s+in\s+out\s+rejected\s+reasons$", out, re.M)  # the final table still prints
@@ -64,7 +66,7 @@ def test_eta_is_bounded_by_the_stage_with_most_work_left_per_row_per_second():
     assert eta(stages, {"filter": 50.0, "generate": 2.0}) == {"stage": "generate", "seconds": 30.0}
     assert eta(stages, {"filter": 50.0, "generate": 0.0}) == {"stage": "generate", "seconds": None}
     line = compact_lines({"t": 3.0, "stages": stages, "rates": {"generate": 2.0},
-                          "llm": {"requests": 20, "tokens": 900, "spent_usd": 0.25},
+                          "llm": {"requests": 20, "in_flight": 4, "tokens": 900, "spent_usd": 0.25},
                           "eta": {"stage": "generate", "seconds": 30.0}}, {"max_cost_usd": 5})[-1]
-    assert line == ("progress t=3s eta=30s bound_by=generate llm_requests=20 tokens=900 cost_usd=0.2500 "
-                    "budget_usd=5")
+    assert line == ("progress t=3s eta=30s bound_by=generate llm_requests=20 in_flight=4 tokens=900 "
+                    "cost_usd=0.2500 budget_usd=5")

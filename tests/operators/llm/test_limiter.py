@@ -59,3 +59,13 @@ def test_budget_by_requests_and_by_cost():
     schedule.settle(0, 0.6, 0.1, 10)  # it really cost 0.1
     assert schedule.reserve([Reservation(1, 0.6)])[0] == 0.0
     assert schedule.totals()["denied"] == 1
+
+
+def test_requests_in_flight_are_started_minus_ended_with_or_without_a_reservation():
+    schedule = Schedule(rpm=60, clock=Clock())
+    schedule.reserve([Reservation(1, 0.0)] * 3)
+    schedule.settle(0, 0.0, 0.0, 10, attempts=1)  # one of the three ended
+    assert schedule.totals()["in_flight"] == 2
+    schedule.settle(0, 0.0, 0.0, 0, unreserved=4)  # clients with no rate limit reserve nothing
+    schedule.settle(0, 0.0, 0.0, 0, attempts=5)
+    assert schedule.totals()["requests"] == 7 and schedule.totals()["in_flight"] == 1
