@@ -94,17 +94,19 @@ def split_files(files: list[InputFile], history: History) -> tuple[list[InputFil
     return todo, keys, whole
 
 
-def new_rows(files: list[InputFile], seen: Optional[pa.Array], batch_rows: int, stop_at: int = 0) -> int:
-    """Rows of `files` whose id is not in `seen` (stops counting at `stop_at` if given)."""
-    found = 0
+def scan_rows(files: list[InputFile], seen: Optional[pa.Array], batch_rows: int,
+              stop_at: int = 0) -> tuple[int, int]:
+    """(rows whose id is not in `seen`, rows read) of `files`, in one pass that stops once `stop_at`
+    new rows were found (if given)."""
+    found = total = 0
     for f in files:
         for table in read_file(f, batch_rows):
-            fresh = table.num_rows if seen is None else table.num_rows - int(
+            total += table.num_rows
+            found += table.num_rows if seen is None else table.num_rows - int(
                 pc.sum(pc.fill_null(pc.is_in(table.column("id"), value_set=seen), False).cast(pa.int64())).as_py() or 0)
-            found += fresh
             if stop_at and found >= stop_at:
-                return found
-    return found
+                return found, total
+    return found, total
 
 
 def release_config(raw: dict[str, Any], path: str, root: str, version: int,
@@ -146,8 +148,9 @@ def refresh_command(args) -> int:
     with OutputLock(root, purpose="instructpipe refresh", ttl_s=cfg.output.lock_ttl_s,
                     force=args.force_unlock) as lock:
         history, todo, keys, whole, seen = prepare(cfg, root)
-        if history.latest and not new_rows(todo, seen, cfg.ray.batch_rows, stop_at=1):
-            skipped = sum(f["rows"] for f in whole) + new_rows_skipped(todo, seen, cfg.ray.batch_rows)
+        fresh, read = scan_rows(todo, seen, cfg.ray.batch_rows, stop_at=1) if history.latest else (1, 0)
+        if not fresh:
+            skipped = sum(f["rows"] for f in whole) + read
             print(f"nothing new under {root}: {skipped} input row(s), all processed by earlier releases; "
                   f"latest stays v={history.version}; nothing was published")
             return 0
@@ -161,11 +164,6 @@ def refresh_command(args) -> int:
         removed = releases.apply_retention(root, manifest) if cfg.output.keep_releases else []
     print_release(root, manifest, latest, removed, cfg.output.keep_releases, args.json)
     return 0
-
-
-def new_rows_skipped(files: list[InputFile], seen: Optional[pa.Array], batch_rows: int) -> int:
-    """Rows of `files` (all of whose ids are in `seen`)."""
-    return sum(t.num_rows for f in files for t in read_file(f, batch_rows))
 
 
 def print_release(root: str, manifest: dict[str, Any], latest: dict[str, Any], removed: list[int],
