@@ -71,7 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     rep.add_argument("output")
     rep.add_argument("--out", help="where to write it (default: OUTPUT/report.html)")
     rep.add_argument("--verb-sample", type=int, default=None, metavar="N",
-                     help="instructions parsed for the verb-noun chart (default 10000; 0: all)")
+                     help="instructions parsed for the verb-noun chart (default 2000; 0: all)")
     bat = sub.add_parser("batches", help="list, check or cancel the LLM batches recorded for an output or cache")
     bat.add_argument("action", choices=("list", "status", "cancel"))
     bat.add_argument("uri", metavar="OUTPUT_OR_CACHE_URI")
