@@ -67,9 +67,17 @@ def _band_matrix(column, bands: int) -> np.ndarray:
     return column.flatten().to_numpy().reshape(-1, bands)
 
 
+def _member(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """values in reference, by one sort of the (small) reference and a binary search."""
+    reference = np.unique(reference)
+    if not len(reference):
+        return np.zeros(values.shape, bool)
+    return reference[np.minimum(np.searchsorted(reference, values), len(reference) - 1)] == values
+
+
 def _hits(table: pa.Table, probe_table: pa.Table, stored: bool, *, bands, rows, num_fields, num_perm,
           near) -> np.ndarray:
-    hit = np.isin(_exact_codes(table.column("exact")), _exact_codes(probe_table.column(batches.EXACT)))
+    hit = _member(_exact_codes(table.column("exact")), _exact_codes(probe_table.column(batches.EXACT)))
     if near and graph.BANDS in probe_table.column_names:
         if stored:
             pinned = _band_matrix(table.column("bands"), bands)
@@ -77,8 +85,8 @@ def _hits(table: pa.Table, probe_table: pa.Table, stored: bool, *, bands, rows, 
             sigs = batches.signatures(table.column("signature").combine_chunks(), num_fields, num_perm)
             pinned = band_keys(sigs, bands, rows)
         live = _band_matrix(probe_table.column(graph.BANDS), bands)
-        for band in range(bands):
-            hit |= np.isin(pinned[:, band], live[:, band])
+        # band keys fold in the band number (lsh.band_keys): one lookup covers every band
+        hit |= _member(pinned, live.ravel()).any(axis=1)
     return hit
 
 
