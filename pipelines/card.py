@@ -42,6 +42,53 @@ def summary_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def release_root(manifest: dict[str, Any]) -> str:
+    """ROOT of a refresh release, from its (redacted) config's output: ROOT/releases/v=N."""
+    uri = str(((manifest.get("config") or {}).get("output") or {}).get("uri") or "")
+    suffix = f"releases/v={manifest['release']['version']}"
+    trimmed = uri.rstrip("/")
+    return trimmed[:-len(suffix)].rstrip("/") if trimmed.endswith(suffix) else uri
+
+
+def load_latest_line(root: str, fmt: str) -> str:
+    """The one line that loads the full dataset `latest.json` names, locally or on S3 (fsspec)."""
+    builder = "parquet" if fmt == "parquet" else "json"
+    return (f'import json, datasets, fsspec; root = "{root}"; ds = datasets.load_dataset("{builder}", '
+            f'data_files=[f"{{root}}/{{p}}" for p in json.load(fsspec.open(f"{{root}}/latest.json").open())'
+            f'["data_files"]["{fmt}"]], split="train")')
+
+
+def release_section(manifest: dict[str, Any]) -> str:
+    """What a refresh release adds to the dataset (docs/refresh.md), or nothing for a plain run."""
+    release = manifest.get("release")
+    if not isinstance(release, dict):
+        return ""
+    dataset, new = manifest.get("dataset") or {}, manifest["counts"]["output"]
+    total = int(dataset.get("rows", new))
+    shards = dataset.get("shards") or manifest["shards"]
+    fmt = shards[0].get("format", "jsonl") if shards else "jsonl"
+    parent = release.get("parent")
+    root = release_root(manifest)
+    s3_note = " (`fsspec` reads `s3://` with `s3fs` installed)" if "://" in root else ""
+    return f"""
+## Release
+Release **v={release['version']}** (previous: {f'v={parent}' if parent else 'none, the first release'}).
+
+| rows | |
+|---|---|
+| new in this release | {new} |
+| skipped as processed by earlier releases (`skipped_seen`) | {release.get('skipped_seen', 0)} |
+| carried by reference from earlier releases (their shards, not copied) | {total - new} |
+| in the dataset | {total} |
+
+The full dataset is what `ROOT/latest.json` lists; load the latest release with `datasets`{s3_note}:
+
+```python
+{load_latest_line(root, fmt)}
+```
+"""
+
+
 def dataset_card(manifest: dict[str, Any]) -> str:
     c = manifest["counts"]
     files = "\n".join(f"- `{s['path']}` ({s['rows']} rows, {s['bytes']} bytes)" for s in manifest["shards"])
@@ -56,7 +103,7 @@ config `{manifest['config_hash'][:12]}`). `_manifest.json` is the commit point a
 
 ## Counts
 {c['output']} rows published, {c['rejected']} rejected (kept whole under `rejects/`), {c['input']} read.
-
+{release_section(manifest)}
 ```
 {summary_table(manifest)}
 ```

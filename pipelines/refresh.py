@@ -137,9 +137,12 @@ def prepare(cfg: PipelineConfig, root: str) -> tuple[History, list[InputFile], d
 def refresh_command(args) -> int:
     from pipelines.preflight import check_before_work
     cfg, raw = load_config(args.config, args.overrides, args.inputs, args.output)
-    if cfg.source is not None:
-        raise ConfigError(f"{args.config}: refresh reads `inputs:` (new files under them become the next "
-                          f"release); a bootstrapping `source:` config is run with `instructpipe run`")
+    if cfg.source is not None:  # nothing lands for it: its rows come from the model (docs/refresh.md)
+        raise ConfigError(f"{args.config}: `instructpipe refresh` needs `inputs:` (new files under them become "
+                          f"the next release); a bootstrapping `source:` config generates its rows instead, so "
+                          f"there is nothing new to pick up. Grow it with `instructpipe run` (a larger "
+                          f"source.target resumes from the response cache), or refresh a config whose "
+                          f"`inputs:` are the generated rows")
     root = cfg.output.uri
     check_before_work(cfg, list_remote=True)
     if args.dry_run:

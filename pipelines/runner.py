@@ -134,6 +134,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
     sink = ShardSink(staging, cfg.output.formats, cfg.output.shard_rows, stage_names[1:], cfg.output.extra_columns,
                      typed_columns(cfg))
     budget = cfg.endpoint.model_dump(include={"max_cost_usd", "max_requests"}) if cfg.endpoint else {}
+    if cfg.output.report and not (cfg.lang or "").startswith("zh"):
+        report.preload_parser()  # loads while the plan runs; the page is built after it
     monitor = progress.Monitor(reporter, stage_names, run_id, budget)
     with monitor:  # from the first read: a global stage (dedup) runs the plan before it while being added
         ds, source_report, global_ops = _plan(cfg, files, run_id, settings, reporter, release)

@@ -89,10 +89,3 @@ def read_index_table(uri: str, columns: list[str] | None = None) -> pa.Table:
     """The whole index in this process (for the query pool and small indexes)."""
     fs, path = storage.filesystem(uri)
     return pads.dataset(path, filesystem=fs, format="parquet").to_table(columns=columns)
-
-
-def read_index_dataset(uri: str):
-    """The index as a Ray Dataset (distributed read)."""
-    import ray.data
-    fs, path = storage.filesystem(uri)
-    return ray.data.read_parquet(path, filesystem=fs)

@@ -1,4 +1,4 @@
-"""From a run to its index rows, and from earlier releases' indexes back to graph nodes and edges."""
+"""From a run to its index rows; where a published release keeps its index (reading it back: pinned.py)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.dedup import batches
-from operators.dedup.components import Edge, node_id, pinned_node
+from operators.dedup.components import node_id
 from operators import storage
-from operators.dedup.index import INDEX_SCHEMA, check_params, index_uri_for, read_index_dataset
+from operators.dedup.index import INDEX_SCHEMA, index_uri_for
 from operators.dedup.lsh import band_keys
 
 
@@ -39,13 +39,6 @@ def index_rows(nodes: pa.Table, removed, bands: int, rows: int, num_fields: int,
     }, schema=INDEX_SCHEMA)
 
 
-def _as_nodes(batch: pa.Table, release: int) -> pa.Table:
-    published = batch.column("published").to_pylist()
-    names = [pinned_node(k, release, p) for k, p in zip(batch.column("key").to_pylist(), published)]
-    return pa.table({batches.NODE: pa.array(names, pa.string()), batches.EXACT: batch.column("exact"),
-                     batches.SIG: batch.column("signature"), batches.SETS: batch.column("shingles")})
-
-
 def resolve_index_uri(uri: str) -> str:
     """An index URI as given, or the index a published release's manifest lists (a directory with one)."""
     manifest_uri = storage.join(uri, "_manifest.json")
@@ -56,44 +49,3 @@ def resolve_index_uri(uri: str) -> str:
         if artifact.get("kind") == "dedup_index":
             return storage.join(uri, artifact["path"])
     return index_uri_for(uri)
-
-
-def load_releases(uris, params: dict) -> tuple[list, list[Edge]]:
-    """Earlier releases as node datasets (pinned: never rejected) and the stored duplicate links."""
-    datasets, links = [], []
-    for release, uri in enumerate(uris):
-        uri = resolve_index_uri(uri)
-        check_params(uri, params)
-        ds = read_index_dataset(uri).materialize()
-        datasets.append(ds.map_batches(_as_nodes, batch_format="pyarrow", fn_kwargs={"release": release}))
-        unpublished = ds.filter(expr="published == False").select_columns(
-            ["key", "duplicate_of", "reason", "similarity"]).take_all()
-        links += [(release, r) for r in unpublished]
-    return datasets, _link_edges(datasets, links)
-
-
-def _link_edges(datasets, links) -> list[Edge]:
-    """Edges from each unpublished earlier row to its keeper (looked up by id among the releases)."""
-    if not links:
-        return []
-    wanted = {r["duplicate_of"] for _, r in links}
-    keepers: dict[str, str] = {}
-    for ds in datasets:
-        found = ds.map_batches(_nodes_with_ids, batch_format="pyarrow", fn_kwargs={"ids": wanted})
-        for row in found.take_all():
-            name = row[batches.NODE]
-            if node_id(name) not in keepers or name < keepers[node_id(name)]:
-                keepers[node_id(name)] = name
-    edges = []
-    for release, r in links:
-        keeper = keepers.get(r["duplicate_of"])
-        if keeper is not None:
-            edges.append(Edge(pinned_node(r["key"], release, False), keeper, r["similarity"] or 1.0,
-                              r["reason"] == "exact_duplicate"))
-    return edges
-
-
-def _nodes_with_ids(batch: pa.Table, ids: set) -> pa.Table:
-    names = batch.column(batches.NODE).to_pylist()
-    keep = [n[0] == "0" and node_id(n) in ids for n in names]
-    return batch.filter(pa.array(keep, pa.bool_())).select([batches.NODE])

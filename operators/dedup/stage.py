@@ -4,7 +4,8 @@ apply(ds, engine):
 1. `prepare` on every block (Ray Data tasks): normalise, sign, exact key, node key; empty -> reject.
    The result is materialised once, so upstream stages never run twice.
 2. Per block, the key rows of every signed row (node, exact key, band keys: no signatures), split
-   into band groups; rows of earlier releases' indexes (`against`) join as pinned nodes.
+   into band groups; rows of earlier releases' indexes (`against`) that share a band key or an exact
+   key with a row of this run join as pinned nodes (pinned.py: one pyarrow read per index file).
 3. Per band group, one task groups buckets by sorting whole columns (graph.py) into exact edges and
    candidate pairs; the blocks hand over the signatures of the candidates only; one task verifies.
    One group unless the key rows would not fit in `group_memory_mb`: then several, each with a share
@@ -99,7 +100,6 @@ class Dedup(Operator):
 
     def apply(self, ds, engine):
         from operators.dedup import batches
-        from operators.dedup.release import load_releases
         from operators.dedup.removals import removal_table
         cfg = self.config
         prep = ds.map_batches(batches.prepare, batch_format="pyarrow", batch_size=cfg.batch_rows,
@@ -108,15 +108,30 @@ class Dedup(Operator):
         started = time.perf_counter()
         prep, blocks = engine.blocks(prep)  # upstream stages run exactly once
         self._prep = prep
-        releases, stored_edges = load_releases(cfg.against, self.params)
-        for release in releases:
-            blocks += engine.blocks(release)[1]
-        edges = stored_edges + self._edges(engine, blocks, prep.count() + sum(r.count() for r in releases))
+        pinned, stored_edges, pinned_rows = self._pinned(engine, blocks)
+        edges = stored_edges + self._edges(engine, blocks + pinned, prep.count() + pinned_rows)
         self.removed = removal_table(edges)
         log.info("dedup: %d verified edges, %d rows removed, %.1fs", len(edges), self.removed.num_rows,
                  time.perf_counter() - started)
         return prep.map_batches(batches.mark, batch_format="pyarrow",
                                 fn_kwargs={"removed": self.removed, "stage": self.stage})
+
+    def _pinned(self, engine, blocks: list) -> tuple[list, list, int]:
+        """(node blocks of the earlier releases' rows that can meet this run's rows, the stored links
+        among them, how many rows): one pyarrow read per index file (pinned.py), no dataset pass."""
+        from operators.dedup import pinned
+        if not self.config.against:
+            return [], [], 0
+        files = pinned.index_files(self.config.against, self.params)
+        if not files:
+            return [], [], 0
+        params = {"bands": self.bands, "rows": self.rows, "num_fields": self.num_fields,
+                  "num_perm": self.config.num_perm, "near": self.config.near}
+        keys = engine.map(_key_rows, blocks, groups=[(0, self.bands)], **params)
+        probe = engine.reduce(pinned.probe, keys)
+        found = engine.map(pinned.matches, files, probe, outputs=3, **params)
+        links, counts = engine.get([f[1] for f in found]), engine.get([f[2] for f in found])
+        return [f[0] for f in found], pinned.link_edges(files, links), sum(counts)
 
     def band_groups(self, rows: int) -> int:
         """Band groups: one (everything in one task) unless the key rows would not fit in one."""

@@ -12,6 +12,7 @@ from operators import storage
 from pipelines.lineage import lineage
 from pipelines.report import data, page
 from pipelines.report.verbs import DEFAULT_SAMPLE, diversity  # noqa: F401 (the CLI default)
+from pipelines.report.verbs import preload as preload_parser  # noqa: F401 (the runner starts it)
 
 REPORT = "report.html"
 REPORT_DIR = "reports"

@@ -10,6 +10,7 @@ the rows with the smallest ids (ids are hashes, so this is a uniform, reproducib
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter, defaultdict
 from typing import Any, Optional
 
@@ -20,6 +21,8 @@ _OBJECT_DEPS = ("dobj", "obj")
 _NOUNS = ("NOUN", "PROPN")
 
 log = logging.getLogger(__name__)
+_MODEL = None
+_MODEL_LOCK = threading.Lock()
 
 
 def sample(ids: list[str], texts: list[str], limit: Optional[int]) -> list[str]:
@@ -29,9 +32,29 @@ def sample(ids: list[str], texts: list[str], limit: Optional[int]) -> list[str]:
     return [texts[i] for i in order[:limit]]
 
 
+def english_model():
+    """The parser, loaded once per process (a preload may be under way in another thread)."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            import spacy
+            _MODEL = spacy.load(EN_MODEL, exclude=["ner", "senter"])
+        return _MODEL
+
+
+def preload() -> None:
+    """Start loading the parser in a daemon thread, so that its fixed cost (seconds) overlaps the
+    pipeline instead of following it; a failure is left for the page build to meet and report."""
+    def load() -> None:
+        try:
+            english_model()
+        except Exception:  # noqa: BLE001 - the page build raises it where it is handled
+            pass
+    threading.Thread(target=load, name="report-parser-preload", daemon=True).start()
+
+
 def english_pairs(texts: list[str]) -> list[tuple[Optional[str], Optional[str]]]:
-    import spacy
-    nlp = spacy.load(EN_MODEL, exclude=["ner", "senter"])
+    nlp = english_model()
     return [_english_pair(doc) for doc in nlp.pipe(((t or "")[:400] for t in texts), batch_size=512)]
 
 

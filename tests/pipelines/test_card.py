@@ -49,3 +49,23 @@ def test_a_card_without_licence_fields_says_so():
     config = yaml.safe_load((REPO / "configs" / "curate.yaml").read_text())
     card = dataset_card(manifest_of(config))
     assert "not stated (set `card.license` in the config)" in card and "| generate" not in card
+
+
+def test_a_release_card_says_what_the_release_adds_and_how_to_load_the_latest():
+    config = yaml.safe_load((REPO / "configs" / "gpt4_alpaca_en.yaml").read_text())
+    config["output"] = {"uri": "s3://bucket/daily/releases/v=3"}
+    manifest = manifest_of(config)
+    manifest["release"] = {"version": 3, "parent": 2, "skipped_seen": 41}
+    manifest["dataset"] = {"rows": 108, "shards": [{"path": "releases/v=1/data/part-00000.parquet",
+                                                    "format": "parquet", "rows": 100}]}
+    card = dataset_card(manifest)
+    assert "Release **v=3** (previous: v=2)" in card
+    for label, value in (("new in this release", 8), ("`skipped_seen`", 41),
+                         ("carried by reference from earlier releases", 100), ("in the dataset", 108)):
+        assert any(line.startswith("| ") and label in line and line.endswith(f"| {value} |")
+                   for line in card.splitlines()), label
+    assert ('root = "s3://bucket/daily"; ds = datasets.load_dataset("parquet", data_files=' in card
+            and '["data_files"]["parquet"]]' in card and "s3fs" in card)
+    first = {**manifest, "release": {"version": 1, "parent": None, "skipped_seen": 0}}
+    assert "(previous: none, the first release)" in dataset_card(first)
+    assert "## Release" not in dataset_card(manifest_of(config))  # a plain run has no release section

@@ -103,3 +103,10 @@ def test_fields_must_follow_an_input():
     assert code == 2 and not ray_imported and "--input" in err
     code, _, _, err = cli("validate", "configs/curate.yaml", "--input", str(REPO / "configs"), "--fields", "q")
     assert code == 2 and "FIELD=SOURCE" in err
+
+
+def test_refresh_of_a_bootstrapping_source_config_is_refused_before_work(tmp_path):
+    code, _, out, err = cli("refresh", "configs/self_instruct.yaml", "--output", str(tmp_path / "root"), env=KEY)
+    assert code == 2, err[-2000:]
+    assert "configs/self_instruct.yaml" in err and "`source:`" in err and "instructpipe run" in err
+    assert not (tmp_path / "root").exists()  # no lock, no release folder, nothing written

@@ -83,8 +83,14 @@ def test_refresh_local(tmp_path, capsys, fake_openai):
     inbox, root = str(tmp_path / "inbox"), str(tmp_path / "root")
     config = two_releases(tmp_path, capsys, fake_openai, inbox, root)
 
-    import datasets  # the documented one-liner
-    ds = datasets.load_dataset("json", data_files=[f"{root}/{p}" for p in json.load(open(f"{root}/latest.json"))["data_files"]["jsonl"]], split="train", cache_dir=str(tmp_path / "hf"))
+    card = (tmp_path / "root/releases/v=2/README.md").read_text()  # the card's numbers and its one-liner
+    assert "Release **v=2** (previous: v=1)" in card
+    assert f"| new in this release | {len(NEW)} |" in card and f"| in the dataset | {len(FIRST + NEW)} |" in card
+    assert f"| carried by reference from earlier releases (their shards, not copied) | {len(FIRST)} |" in card
+    one_liner = card.split("```python\n", 1)[1].split("\n```", 1)[0]
+    scope = {}
+    exec(one_liner.replace('split="train")', f'split="train", cache_dir={str(tmp_path / "hf")!r})'), scope)
+    ds = scope["ds"]
     assert ds.num_rows == len(FIRST + NEW) and len(set(ds["id"])) == ds.num_rows
 
     fake_openai.reset_counts()

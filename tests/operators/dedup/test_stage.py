@@ -112,3 +112,48 @@ def test_against_index_with_other_parameters_is_refused(ray_session, tmp_path):
     op.write_index(str(tmp_path / "idx"))
     with pytest.raises(ValueError, match="signed differently"):
         run(ray_session, data, against=(str(tmp_path / "idx"),), ngram=3)
+
+
+def _removals(out: pa.Table, prefix: str) -> dict[str, tuple[str, str]]:
+    rows = out.filter(pc.starts_with(out.column("source"), prefix)).to_pylist()
+    return {r["source"]: (r["reason"], json.loads(r["detail"])["duplicate_of"]) for r in rows if r["reason"]}
+
+
+def test_third_release_against_two_indexes_decides_as_one_combined_run(ray_session, tmp_path):
+    """Only the pinned rows that share a bucket or an exact key with a new row are read (pinned.py);
+    the kept rows, reasons and keepers are those of one run over all three parts."""
+    texts = instructions(2400, seed=11)
+    parts = [table(texts[i * 800:(i + 1) * 800], f"{name}.jsonl", start=i * 800 + 1)
+             for i, name in enumerate("abc")]
+    combined, _ = run(ray_session, pa.concat_tables(parts), blocks=3)
+    indexes = []
+    for n, part in enumerate(parts):
+        out, op = run(ray_session, part, blocks=2, against=tuple(indexes))
+        if n < 2:
+            indexes.append(str(tmp_path / f"release{n}" / "_dedup_index"))
+            op.write_index(indexes[-1])
+    assert kept_ids(out) == [s for s in kept_ids(combined) if s.startswith("c.jsonl")]
+    assert _removals(out, "c.jsonl") == _removals(combined, "c.jsonl") != {}
+
+
+def test_index_banded_for_another_threshold_is_rebanded_from_its_signatures(ray_session, tmp_path):
+    from operators.dedup import pinned
+    data = table(instructions(400, seed=4))
+    _, op = run(ray_session, data)
+    op.write_index(str(tmp_path / "idx"))
+    files = pinned.index_files((str(tmp_path / "idx"),), op.params)
+    assert files and all(stored for *_, stored in files)
+    other = Dedup(DedupConfig(threshold=0.5), StageContext("dedup"))
+    assert (other.bands, other.rows) != (op.bands, op.rows)
+    assert not any(stored for *_, stored in pinned.index_files((str(tmp_path / "idx"),), other.params))
+    probe_rows = data.slice(0, 40)
+    params = {"bands": op.bands, "rows": op.rows, "num_fields": op.num_fields, "num_perm": 128, "near": True}
+    from operators.dedup import batches, graph
+    nodes = batches.prepare(probe_rows, fields=op.config.fields, combined=False, hasher=op.hasher,
+                            keep="first", stage="dedup").select(list(batches.INTERNAL))
+    probe = pinned.probe([graph.key_rows(nodes, band_range=(0, op.bands), **params)])
+    for spec in files:
+        stored = pinned.matches(spec, probe, **params)
+        rebanded = pinned.matches(spec[:3] + (False,), probe, **params)
+        assert stored[0].equals(rebanded[0]) and stored[2] == rebanded[2]
+    assert sum(pinned.matches(spec, probe, **params)[2] for spec in files) >= 40
