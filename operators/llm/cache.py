@@ -73,6 +73,8 @@ class ResponseCache:
             path = info.path
             if info.type != pafs.FileType.File or not path.endswith(_SUFFIX) or path in self._seen_files:
                 continue
+            if "_batches/" in path[len(self._root):]:
+                continue  # a named endpoint's batch ledger and request files (<root>/<name>_batches, not answers)
             lines = self._read_file(path)
             with self._lock:
                 number = self._add_path(path)

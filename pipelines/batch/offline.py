@@ -54,7 +54,8 @@ def run_file(phase: StagePhase, ds) -> None:
     raise WaitingForBatchResults(
         f"stage {phase.stage}: {remaining} request(s) in {len(written)} file(s) under {target}; run them, "
         f"e.g. `vllm run-batch -i {first} -o results/{first.rsplit('/', 1)[-1]} --model {phase.cfg.model}` for "
-        f"each file, then run again with --set endpoint.batch.file_results=results/")
+        f"each file, then run again with --set {phase.label}.batch.file_results=results/ "
+        f"(or {phase.label}.batch_file_results=results/)")
 
 
 def ingest(phase: StagePhase, uri: str, keys: KeySet) -> KeySet:

@@ -13,7 +13,8 @@ from operators.base import split_live
 from operators.llm.batch_settings import batch_location
 from operators.llm.cache import ResponseCache, cache_key
 from operators.llm.client import request_body
-from operators.llm.endpoint import ConfigurationError, Price, cache_location, redact_url, resolve_base_url
+from operators.llm.endpoint import (ConfigurationError, Price, cache_location, endpoint_label, redact_url,
+                                    resolve_base_url)
 from operators.llm.keyset import KeySet
 from operators.llm.operator import table_rows
 from operators.llm.prompts import estimate_tokens
@@ -35,12 +36,14 @@ class BatchCancelled(RuntimeError):
 
 
 class StagePhase:
-    def __init__(self, op, run_id: str, output_uri: Optional[str]):
-        self.op, self.cfg, self.stage, self.run_id = op, op.endpoint, op.stage, run_id
-        self.cache_uri = cache_location(self.cfg, output_uri)
+    def __init__(self, op, run_id: str, output_uri: Optional[str], name: Optional[str] = None):
+        """`name`: the stage's endpoint under `endpoints:` (None: `endpoint:`); its cache is the sync path's."""
+        self.op, self.cfg, self.stage, self.run_id = op, op.endpoints[name], op.stage, run_id
+        self.label = endpoint_label(name)
+        self.cache_uri = cache_location(self.cfg, output_uri, name)
         if self.cache_uri is None:
-            raise ConfigurationError(f"stage {self.stage}: endpoint.mode {self.cfg.mode} needs the response cache "
-                                     f"(endpoint.cache_uri must not be 'none')")
+            raise ConfigurationError(f"stage {self.stage}: {self.label}.mode {self.cfg.mode} needs the response cache "
+                                     f"({self.label}.cache_uri must not be 'none')")
         self.cache = ResponseCache(self.cache_uri)
         self.cache.refresh()
         self.ledger = Ledger(self.cache_uri)
