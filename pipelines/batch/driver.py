@@ -43,7 +43,7 @@ def run_phases(cfg, settings: dict[str, Any], run_id: str, source: Callable[[Rep
         accountant = Accountant.remote()  # the scan's counts are not the run's
         try:
             ds = prefix(cfg, settings, run_id, source(Reporter(accountant)), Reporter(accountant), index)
-            if op.endpoint.mode == "batch":
+            if phase.cfg.mode == "batch":
                 phase.run_batch(ds)
             else:
                 run_file(phase, ds)

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from operators import storage
 from operators.llm.batch_settings import batch_location
-from pipelines.batch.phase import StagePhase
 from operators.llm.keyset import KeySet
+from pipelines.batch.phase import StagePhase
 from pipelines.batch.requests import RequestFiles, file_keys, read_lines
 from pipelines.batch.results import Tally, absorb
 from pipelines.errors import WaitingForBatchResults
