@@ -1,8 +1,9 @@
 """Batch mode through the CLI: N requests written -> uploaded -> collected -> cached -> published.
 
 Against the test server's Batch API (tests/support/batch_server.py; results ready at once), so the
-figure is instructpipe's own cost per row. Peak RSS is the driver's (the batch phase runs there): it
-must not grow with the job. Last line: requests=... rows_per_s=... peak_rss_mb_10k=... peak_rss_mb_100k=...
+figure is instructpipe's own cost per row. Peak RSS is the driver's (the batch phase runs there) and,
+apart, the largest Ray worker's (the stage's actor, answering from the response cache): neither may
+grow with the job. Last line: requests=... rows_per_s=... peak_rss_mb_10k=... peak_rss_mb_100k=...
 """
 from __future__ import annotations
 
@@ -27,17 +28,32 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 
 def peak_rss(pid: int, stop: threading.Event, found: list[int]) -> None:
+    """found: peak RSS and peak USS (private: without the object store's shared pages it maps) of the
+    driver, then the same of the largest Ray worker below it."""
     proc = psutil.Process(pid)
     while not stop.is_set():
         try:
-            found[0] = max(found[0], proc.memory_info().rss)
+            children = proc.children(recursive=True)
+            sample(proc, found, 0)
         except psutil.NoSuchProcess:
             return
-        time.sleep(0.1)
+        for child in children:
+            try:
+                if child.cmdline()[:1] and child.cmdline()[0].startswith("ray::"):
+                    sample(child, found, 2)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, IndexError):
+                pass
+        time.sleep(0.2)
 
 
-def run_batch(url: str, n: int) -> tuple[float, float]:
-    """(wall seconds, driver peak RSS in MB) of one CLI run over n distinct instructions."""
+def sample(proc: psutil.Process, found: list[int], at: int) -> None:
+    info = proc.memory_full_info()
+    found[at], found[at + 1] = max(found[at], info.rss), max(found[at + 1], info.uss)
+
+
+def run_batch(url: str, n: int) -> tuple[float, list[float]]:
+    """(wall seconds, [driver RSS, driver USS, worker RSS, worker USS] peaks in MB) of one CLI run over n
+    distinct instructions."""
     work = OUT / f"batch-{n}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -55,7 +71,7 @@ def run_batch(url: str, n: int) -> tuple[float, float]:
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines", "run", str(work / "config.yaml"), "--json"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stop, found = threading.Event(), [0]
+    stop, found = threading.Event(), [0, 0, 0, 0]
     sampler = threading.Thread(target=peak_rss, args=(proc.pid, stop, found), daemon=True)
     sampler.start()
     out, err = proc.communicate()
@@ -67,7 +83,7 @@ def run_batch(url: str, n: int) -> tuple[float, float]:
     assert manifest["counts"]["output"] == n, manifest["counts"]
     assert manifest["llm"]["generate_response"]["requests"] == n
     shutil.rmtree(work, ignore_errors=True)
-    return elapsed, found[0] / 2 ** 20
+    return elapsed, [x / 2 ** 20 for x in found]
 
 
 def main() -> None:
@@ -75,15 +91,20 @@ def main() -> None:
     try:
         figures = {}
         for n, tag in ((10_000, "10k"), (100_000, "100k")):
-            elapsed, rss = run_batch(url, n)
-            print(f"{n} requests: {elapsed:.1f} s, {n / elapsed:.0f} rows/s, driver peak RSS {rss:.0f} MB", flush=True)
+            elapsed, (rss, uss, worker, worker_uss) = run_batch(url, n)
+            print(f"{n} requests: {elapsed:.1f} s, {n / elapsed:.0f} rows/s, driver peak RSS {rss:.0f} MB "
+                  f"(USS {uss:.0f} MB), largest worker RSS {worker:.0f} MB (USS {worker_uss:.0f} MB)", flush=True)
             figures[f"rows_per_s_{tag}"], figures[f"peak_rss_mb_{tag}"] = round(n / elapsed), round(rss)
+            figures[f"peak_uss_mb_{tag}"] = round(uss)
+            figures[f"worker_rss_mb_{tag}"], figures[f"worker_uss_mb_{tag}"] = round(worker), round(worker_uss)
     finally:
         server.terminate()
         server.wait(10)
     print(figures_line({"requests": 100_000, "rows_per_s": figures["rows_per_s_100k"],
                         "rows_per_s_10k": figures["rows_per_s_10k"], "peak_rss_mb_10k": figures["peak_rss_mb_10k"],
-                        "peak_rss_mb_100k": figures["peak_rss_mb_100k"]}))
+                        "peak_rss_mb_100k": figures["peak_rss_mb_100k"],
+                        **{k: figures[k] for k in ("peak_uss_mb_10k", "peak_uss_mb_100k", "worker_rss_mb_10k",
+                                                   "worker_rss_mb_100k", "worker_uss_mb_10k", "worker_uss_mb_100k")}}))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ OPENAI_URL = "https://api.openai.com/v1"
 LOCAL = "local"  # reserved: the embedded llama.cpp server (pipelines/local_llm.py replaces it)
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _PLACEHOLDER_KEY = "sk-no-key-needed"  # local servers ignore the key, the client wants one
+# Other accepted spellings of `batch.*` settings (issue 17 writes them flat): alias -> field of `batch:`.
+BATCH_ALIASES = {"max_resubmits": "max_resubmits", "batch_file_results": "file_results"}
 
 
 class ConfigurationError(RuntimeError):
@@ -104,6 +106,26 @@ class EndpointConfig(BaseModel):
     # Response cache: None -> <output uri>/_llm_cache; "none" disables it.
     cache_uri: Optional[str] = None
     cache_flush_s: float = Field(1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_batch_spellings(cls, data: Any) -> Any:
+        """The issue's flat spellings (`max_resubmits`, `batch_file_results`) go into `batch:`."""
+        if not isinstance(data, dict) or not any(name in data for name in BATCH_ALIASES):
+            return data
+        data = dict(data)
+        batch = data.get("batch")
+        batch = batch.model_dump(exclude_unset=True) if isinstance(batch, BatchSettings) else dict(batch or {})
+        for alias, field in BATCH_ALIASES.items():
+            if alias not in data:
+                continue
+            value = data.pop(alias)
+            if field in batch and batch[field] != value:
+                raise ValueError(f"{alias}={value!r} and batch.{field}={batch[field]!r} disagree: give one "
+                                 f"(batch.{field} is the documented spelling)")
+            batch[field] = value
+        data["batch"] = batch
+        return data
 
     @field_validator("base_url")
     @classmethod

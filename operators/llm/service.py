@@ -76,7 +76,7 @@ class LLMService:
         self.breaker = CircuitBreaker(cfg.breaker_consecutive, redact_url(self.url), cache_uri)
         self.cache.refresh()
         # batch modes: answers come from the cache the batch phase filled, failures from its view
-        self.view = None if cfg.mode == "sync" else BatchView.load(cache_location(cfg, output_uri), run_id)
+        self.view = None if cfg.mode == "sync" else BatchView.load(cache_uri, run_id)
         self._refreshed = time.monotonic()
         schedule = {"rpm": cfg.rpm, "tpm": cfg.tpm, "burst_s": cfg.burst_s,
                     "max_requests": cfg.max_requests, "max_cost_usd": cfg.max_cost_usd}

@@ -12,14 +12,16 @@ from pipelines.batch.ledger import Ledger
 from pipelines.batch.provider import TERMINAL, Provider
 
 
-def cache_of(uri: str) -> str:
-    """The response cache an output or cache URI means (`<output>/_llm_cache` for an output)."""
+def caches_of(uri: str) -> list[str]:
+    """The response caches an output or cache URI means: `<output>/_llm_cache` (or the cache given), then
+    each named endpoint's `<cache>/<name>` that has batches recorded (`<cache>/<name>_batches`)."""
     uri = uri.rstrip("/")
     if uri.endswith("_batches"):
-        return uri[: -len("_batches")]
-    if storage.exists(batch_location(uri)):
-        return uri
-    return storage.join(uri, "_llm_cache")
+        return [uri[: -len("_batches")]]
+    output = not storage.exists(batch_location(uri)) and storage.exists(storage.join(uri, "_llm_cache"))
+    root = storage.join(uri, "_llm_cache") if output else uri
+    return [root] + [child.rstrip("/")[: -len("_batches")] for child in storage.list_children(root)
+                     if child.rstrip("/").endswith("_batches")]
 
 
 def provider_for(record: dict[str, Any]) -> Provider:
@@ -38,13 +40,14 @@ def until_ended(provider: Provider, batch: dict[str, Any], wait_s: float = 120.0
 
 
 def main(action: str, uri: str) -> int:
-    ledger = Ledger(cache_of(uri))
-    records = ledger.records()
-    if not records:
-        print(f"no batches recorded under {ledger.root}")
+    caches = caches_of(uri)
+    found = [(ledger, record) for ledger in map(Ledger, caches) for record in ledger.records()]
+    if not found:
+        print(f"no batches recorded under {batch_location(caches[0])}")
         return 0
+    records = [record for _, record in found]
     if action in ("status", "cancel"):
-        for record in records:
+        for ledger, record in found:
             if record["collected"] or not record.get("batch_id"):
                 continue
             provider = provider_for(record)

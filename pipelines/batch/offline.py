@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 from operators import storage
 from operators.llm.batch_settings import batch_location
+from operators.llm.keyset import KeySet
 from pipelines.batch.phase import StagePhase
 from pipelines.batch.requests import RequestFiles, file_keys, read_lines
 from pipelines.batch.results import Tally, absorb
@@ -33,13 +34,9 @@ def run_file(phase: StagePhase, ds) -> None:
     cfg = phase.cfg.batch
     files = phase.scan(ds, phase.work, "scan")
     try:
-        keys: set[str] = set()
-        for f in files:
-            keys |= file_keys(f["uri"])
-        seen: set[str] = set()
-        if cfg.file_results and keys:
-            seen = ingest(phase, cfg.file_results, keys)
-        remaining = keys - seen
+        keys = file_keys(*[f["uri"] for f in files])  # each once: the scan wrote every key once
+        seen = ingest(phase, cfg.file_results, keys) if cfg.file_results and len(keys) else KeySet()
+        remaining = len(keys) - len(seen)
         if not remaining:
             return
         target = cfg.file_uri or storage.join(batch_location(phase.cache_uri), "files", f"{phase.run_id}-{phase.stage}")
@@ -48,19 +45,20 @@ def run_file(phase: StagePhase, ds) -> None:
         writer = RequestFiles(target, "requests", cfg, phase.price)
         for f in files:
             for _, key, line in read_lines(f["uri"]):
-                if key in remaining:
+                if key not in seen:
                     writer.add(key, json.loads(line)["body"])
         written = writer.close()
     finally:
         storage.delete(phase.work)
     first = written[0]["uri"]
     raise WaitingForBatchResults(
-        f"stage {phase.stage}: {len(remaining)} request(s) in {len(written)} file(s) under {target}; run them, "
+        f"stage {phase.stage}: {remaining} request(s) in {len(written)} file(s) under {target}; run them, "
         f"e.g. `vllm run-batch -i {first} -o results/{first.rsplit('/', 1)[-1]} --model {phase.cfg.model}` for "
-        f"each file, then run again with --set endpoint.batch.file_results=results/")
+        f"each file, then run again with --set {phase.label}.batch.file_results=results/ "
+        f"(or {phase.label}.batch_file_results=results/)")
 
 
-def ingest(phase: StagePhase, uri: str, keys: set[str]) -> set[str]:
+def ingest(phase: StagePhase, uri: str, keys: KeySet) -> KeySet:
     tally = Tally()
     label = "file-" + hashlib.sha256(uri.encode()).hexdigest()[:12]
     absorb(result_lines(uri), keys, phase.cfg, phase.cache, tally, label, {}, phase.where)

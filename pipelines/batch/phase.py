@@ -13,7 +13,9 @@ from operators.base import split_live
 from operators.llm.batch_settings import batch_location
 from operators.llm.cache import ResponseCache, cache_key
 from operators.llm.client import request_body
-from operators.llm.endpoint import ConfigurationError, Price, cache_location, redact_url, resolve_base_url
+from operators.llm.endpoint import (ConfigurationError, Price, cache_location, endpoint_label, redact_url,
+                                    resolve_base_url)
+from operators.llm.keyset import KeySet
 from operators.llm.operator import table_rows
 from operators.llm.prompts import estimate_tokens
 from operators.llm.service import context_check
@@ -34,12 +36,14 @@ class BatchCancelled(RuntimeError):
 
 
 class StagePhase:
-    def __init__(self, op, run_id: str, output_uri: Optional[str]):
-        self.op, self.cfg, self.stage, self.run_id = op, op.endpoint, op.stage, run_id
-        self.cache_uri = cache_location(self.cfg, output_uri)
+    def __init__(self, op, run_id: str, output_uri: Optional[str], name: Optional[str] = None):
+        """`name`: the stage's endpoint under `endpoints:` (None: `endpoint:`); its cache is the sync path's."""
+        self.op, self.cfg, self.stage, self.run_id = op, op.endpoints[name], op.stage, run_id
+        self.label = endpoint_label(name)
+        self.cache_uri = cache_location(self.cfg, output_uri, name)
         if self.cache_uri is None:
-            raise ConfigurationError(f"stage {self.stage}: endpoint.mode {self.cfg.mode} needs the response cache "
-                                     f"(endpoint.cache_uri must not be 'none')")
+            raise ConfigurationError(f"stage {self.stage}: {self.label}.mode {self.cfg.mode} needs the response cache "
+                                     f"({self.label}.cache_uri must not be 'none')")
         self.cache = ResponseCache(self.cache_uri)
         self.cache.refresh()
         self.ledger = Ledger(self.cache_uri)
@@ -56,7 +60,7 @@ class StagePhase:
     def scan(self, ds, directory: str, prefix: str) -> list[dict[str, Any]]:
         """Request files of every live row's request that the cache does not answer (each key once)."""
         writer = RequestFiles(directory, prefix, self.cfg.batch, self.price)
-        model, seen = self.cfg.model, set()
+        model, seen = self.cfg.model, KeySet()
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=4096):
             live, _ = split_live(batch)
             for row in table_rows(live, self.op.row_fields):
@@ -147,13 +151,13 @@ class StagePhase:
                     "max_requests=%s: not submitted; its rows go to rejects as budget_exhausted", self.stage,
                     f["requests"], f["estimate_usd"], self.cfg.max_cost_usd, self.cfg.max_requests)
         detail = {"mode": "batch", "estimate_usd": f["estimate_usd"], "max_cost_usd": self.cfg.max_cost_usd}
-        for key in file_keys(f["uri"]):
+        for _, key, _ in read_lines(f["uri"]):
             self.decided[key] = {"reason": "budget_exhausted", "detail": detail, "attempts": 0}
 
-    def wait(self, provider: Provider, records: list[dict[str, Any]]) -> set[str]:
+    def wait(self, provider: Provider, records: list[dict[str, Any]]) -> KeySet:
         """Poll with backoff until every batch ends; collect each as it does. Returns keys to resubmit."""
         open_ = {r["id"]: r for r in records if not r["collected"]}
-        delay, started, resubmit = self.cfg.batch.poll_s, time.monotonic(), set()
+        delay, started, resubmit = self.cfg.batch.poll_s, time.monotonic(), KeySet()
         while open_:
             for record in list(open_.values()):
                 batch = provider.retrieve(record["batch_id"])
@@ -161,7 +165,7 @@ class StagePhase:
                     record["status"] = batch["status"]
                     self.ledger.save(record)
                 if batch["status"] in TERMINAL:
-                    resubmit |= self.collect(provider, record, batch)
+                    self.collect(provider, record, batch, resubmit)
                     del open_[record["id"]]
             if not open_:
                 break
@@ -173,7 +177,8 @@ class StagePhase:
             delay = min(delay * 1.5, self.cfg.batch.poll_max_s)
         return resubmit
 
-    def collect(self, provider: Provider, record: dict[str, Any], batch: dict[str, Any]) -> set[str]:
+    def collect(self, provider: Provider, record: dict[str, Any], batch: dict[str, Any], resubmit: KeySet) -> None:
+        """The batch's results into the cache and `decided`; what may be sent again into `resubmit`."""
         if batch["status"] == "failed":
             record.update(collected=True)
             self.ledger.save(record)
@@ -189,15 +194,14 @@ class StagePhase:
                         batch["id"], tally.unknown)
         self.bought.append(batch["id"])
         self.decided.update(tally.decided)
-        resubmit = self.retries(tally) | self.missing(record, batch, keys - tally.seen)
+        # resumed from another run: the scan picks up what is still open
+        again = resubmit if record["run_id"] == self.run_id and record["stage"] == self.stage else KeySet()
+        self.retries(tally, again)
+        self.missing(record, batch, len(keys) - len(tally.seen), tally.seen, again)
         record.update(collected=True, counts=tally.counts())
         self.ledger.save(record)
-        if record["run_id"] != self.run_id or record["stage"] != self.stage:
-            return set()  # resumed from another run: the scan picks up what is still open
-        return resubmit
 
-    def retries(self, tally: Tally) -> set[str]:
-        again = set()
+    def retries(self, tally: Tally, again: KeySet) -> None:
         for key, label in tally.retry.items():
             self.attempts[key] = self.attempts.get(key, 0) + 1
             if self.attempts[key] <= self.cfg.max_retries:
@@ -205,26 +209,30 @@ class StagePhase:
             else:
                 self.decided[key] = {"reason": f"retries_exhausted:{label}", "attempts": self.attempts[key],
                                      "detail": {"mode": "batch", "attempts": self.attempts[key]}}
-        return again
 
-    def missing(self, record: dict[str, Any], batch: dict[str, Any], keys: set[str]) -> set[str]:
-        """Requests without any result line: an expired batch's are resubmitted (bounded)."""
-        if not keys:
-            return set()
+    def missing(self, record: dict[str, Any], batch: dict[str, Any], count: int, seen: KeySet,
+                again: KeySet) -> None:
+        """The `count` requests without any result line: an expired batch's are resubmitted (bounded)."""
+        if not count:
+            return
         if batch["status"] == "cancelled":
             self.cancelled.append(batch["id"])
-            return set()
-        if record.get("generation", 0) < self.cfg.batch.max_resubmits:
+            return
+        resubmit = record.get("generation", 0) < self.cfg.batch.max_resubmits
+        if resubmit:
             log.info("batch %s %s: %d request(s) without a result will be resubmitted", batch["id"],
-                     batch["status"], len(keys))
-            return keys
-        for key in keys:
-            self.decided[key] = {"reason": f"batch_{batch['status']}", "attempts": record.get("generation", 0) + 1,
-                                 "detail": {"mode": "batch", "batch_id": batch["id"]}}
-        return set()
+                     batch["status"], count)
+        for _, key, _ in read_lines(record["request_file"]):
+            if key in seen:
+                continue
+            if resubmit:
+                again.add(key)
+            else:
+                self.decided[key] = {"reason": f"batch_{batch['status']}", "attempts": record.get("generation", 0) + 1,
+                                     "detail": {"mode": "batch", "batch_id": batch["id"]}}
 
-    def next_round(self, records: list[dict[str, Any]], keys: set[str], generation: int) -> list[dict[str, Any]]:
-        if not keys:
+    def next_round(self, records: list[dict[str, Any]], keys: KeySet, generation: int) -> list[dict[str, Any]]:
+        if not len(keys):
             return []
         writer = RequestFiles(self.work, f"g{generation}", self.cfg.batch, self.price)
         for record in records:

@@ -7,6 +7,7 @@ from typing import Any, Iterator, Optional
 from operators import storage
 from operators.llm.batch_settings import BatchSettings
 from operators.llm.endpoint import Price
+from operators.llm.keyset import KeySet
 from operators.llm.prompts import estimate_tokens
 
 CHAT_URL = "/v1/chat/completions"
@@ -72,5 +73,6 @@ def read_lines(uri: str) -> Iterator[tuple[int, str, bytes]]:
             yield number, json.loads(raw)["custom_id"], raw if raw.endswith(b"\n") else raw + b"\n"
 
 
-def file_keys(uri: str) -> set[str]:
-    return {key for _, key, _ in read_lines(uri)}
+def file_keys(*uris: str) -> KeySet:
+    """The custom_ids of request files, held compactly (16-byte digests, operators/llm/keyset.py)."""
+    return KeySet(key for uri in uris for _, key, _ in read_lines(uri))

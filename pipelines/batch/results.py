@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Container, Iterable, Optional
 
 from operators.llm.cache import ResponseCache
 from operators.llm.client import Retryable, parse_completion, status_outcome
 from operators.llm.endpoint import EndpointConfig, Price
+from operators.llm.keyset import KeySet
 
 MISSING_CODES = {"batch_expired", "batch_cancelled"}
 FLUSH_EVERY = 5000
@@ -26,20 +27,20 @@ class Tally:
     unknown: int = 0
     decided: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {reason, detail, attempts}
     retry: dict[str, str] = field(default_factory=dict)  # key -> label of the retryable fault
-    seen: set[str] = field(default_factory=set)
+    seen: KeySet = field(default_factory=KeySet)  # every key with a result line
 
     def counts(self) -> dict[str, int]:
         return {"answered": self.answered, "rejected": len(self.decided), "retry": len(self.retry),
                 "unknown_custom_id": self.unknown}
 
 
-def absorb(lines: Iterable[dict[str, Any]], keys: set[str], cfg: EndpointConfig, cache: ResponseCache,
+def absorb(lines: Iterable[dict[str, Any]], keys: Container[str], cfg: EndpointConfig, cache: ResponseCache,
            tally: Tally, batch_id: Optional[str], attempts: dict[str, int], where: str) -> None:
     """Write each line's answer to the cache or its verdict to `tally`; unknown custom_ids are counted."""
     price = (cfg.price() or Price()).batch()
     for line in lines:
         key = line.get("custom_id") if isinstance(line, dict) else None
-        if key not in keys or key in tally.seen:
+        if not isinstance(key, str) or key not in keys or key in tally.seen:
             tally.unknown += 1
             continue
         verdict = classify(line, cfg, price, where)

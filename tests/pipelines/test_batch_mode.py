@@ -100,3 +100,24 @@ def test_batch_file_waits_then_reads_vllm_style_results(tmp_path, fake_openai):
     endpoint["batch"]["file_results"] = str(results)
     manifest = run(config(tmp_path, instructions, endpoint))
     assert manifest["counts"]["output"] == 5 and fake_openai.total == 0
+
+
+def test_a_named_endpoint_batches_into_the_cache_its_sync_path_reads(tmp_path, fake_openai, capsys):
+    instructions = [f"Name a tree number {i}." for i in range(6)]
+    sync = config(tmp_path, instructions, endpoint_settings(fake_openai), out="sync")
+    run(sync)
+    fake_openai.reset_counts()
+    teacher = endpoint_settings(fake_openai, mode="batch", cache_uri=None, max_resubmits=1, batch=FAST)
+    cfg = {**config(tmp_path, instructions, {}), "endpoint": None, "endpoints": {"teacher": teacher},
+           "stages": [{STAGE: {"endpoint": "teacher"}}]}
+    run(cfg)
+    assert answers(tmp_path / "out") == answers(tmp_path / "sync") and fake_openai.total == 0
+    cache = tmp_path / "out" / "_llm_cache" / "teacher"  # the named endpoint's own folder, as in sync mode
+    assert len(list(cache.glob("*.jsonl"))) == 1 and len(list((tmp_path / "out" / "_llm_cache" / "teacher_batches"
+                                                                / "ledger").glob("*.json"))) == 1
+    from pipelines.batch.cli import main as batches
+    assert batches("list", str(tmp_path / "out")) == 0 and fake_openai.batches.uploads[0]["lines"] == 6
+    assert "generate_response" in capsys.readouterr().out
+    teacher["mode"] = "sync"  # the sync path finds every answer the batch bought
+    rerun = run(cfg)
+    assert rerun["llm"][STAGE]["cached"] == 6 and fake_openai.total == 0 and len(fake_openai.batches.uploads) == 1

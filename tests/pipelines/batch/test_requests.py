@@ -7,6 +7,7 @@ from operators.llm.batch_settings import BatchSettings
 from operators.llm.cache import ResponseCache
 from operators.llm.endpoint import ConfigurationError, EndpointConfig, Price
 from pipelines.batch.requests import RequestFiles, read_lines
+from pipelines.config import ConfigError, load_config
 from pipelines.batch.results import Tally, absorb
 
 BODY = {"model": "gpt-4", "messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 10}
@@ -54,3 +55,19 @@ def test_result_lines_follow_the_synchronous_rules(tmp_path):
 def test_batch_mode_without_cache_is_a_config_error():
     with pytest.raises(ValueError, match="response cache"):
         EndpointConfig(mode="batch", cache_uri="none")
+
+
+def test_the_issues_flat_spellings_fold_into_batch(tmp_path):
+    cfg = EndpointConfig(mode="batch_file", max_resubmits=5, batch_file_results="results/")
+    assert cfg.batch.max_resubmits == 5 and cfg.batch.file_results == "results/"
+    assert "batch_file_results" not in cfg.model_dump()  # one canonical form: batch.file_results
+    assert EndpointConfig(max_resubmits=3, batch={"max_resubmits": 3, "poll_s": 1}).batch.poll_s == 1
+    with pytest.raises(ValueError, match="batch_file_results='b/' and batch.file_results='a/' disagree"):
+        EndpointConfig(batch_file_results="b/", batch={"file_results": "a/"})
+    path = tmp_path / "c.yaml"
+    path.write_text("name: t\ninputs: [{uri: in.jsonl}]\noutput: {uri: out}\nendpoint: {mode: batch_file}\n"
+                    "endpoints: {small: {model: gpt-4o-mini}}\nstages: [generate_response]\n")
+    loaded, _ = load_config(str(path), ["endpoint.batch_file_results=r/", "endpoints.*.max_resubmits=0"])
+    assert loaded.endpoint.batch.file_results == "r/" and loaded.endpoints["small"].batch.max_resubmits == 0
+    with pytest.raises(ConfigError, match="disagree"):
+        load_config(str(path), ["endpoint.batch_file_results=r/", "endpoint.batch.file_results=s/"])
