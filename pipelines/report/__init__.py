@@ -11,6 +11,7 @@ from typing import Any, Optional
 from operators import storage
 from pipelines.lineage import lineage
 from pipelines.report import data, page
+from pipelines.report.scan import scan_release
 from pipelines.report.verbs import DEFAULT_SAMPLE, diversity  # noqa: F401 (the CLI default)
 from pipelines.report.verbs import preload as preload_parser  # noqa: F401 (the runner starts it)
 
@@ -20,15 +21,15 @@ REPORT_DIR = "reports"
 
 def build_report(root: str, manifest: dict[str, Any], verb_sample: Optional[int] = DEFAULT_SAMPLE) -> str:
     """The HTML of the release under `root` described by `manifest` (its files may still be staged)."""
-    rows = data.release_rows(root, manifest)
-    rejects = data.reject_rows(root, manifest)
+    scan = scan_release(root, manifest, verb_sample)
     info = lineage(manifest)
     sections = [page.identity(manifest, info),
-                page.funnel(data.funnel(manifest, rejects), manifest.get("counts") or {}),
-                page.lengths(data.lengths(rows)),
-                page.languages(data.language_mix(rows, rejects)),
-                page.duplicates(data.duplicates(manifest, rows, rejects))]
-    sections += [page.verbs(d) for d in verb_diversity(rows, verb_sample)] or [page.verbs(None)]
+                page.funnel(data.funnel(manifest, scan.examples), manifest.get("counts") or {}),
+                page.lengths(data.lengths(scan.length_values())),
+                page.languages(data.language_mix(scan.published, scan.rejected)),
+                page.duplicates(data.duplicates(manifest, scan.pairs, scan.kept))]
+    sections += [page.verbs(diversity(s.ids, s.texts, group, verb_sample, total=s.rows))
+                 for group, s in sorted(scan.verbs.items())] or [page.verbs(None)]
     feedback = manifest.get("feedback") or {}  # operators/feedback/summary.py: scores per source, pairwise per judge
     if feedback.get("scores"):
         sections.append(page.scores(feedback["scores"]))
@@ -40,19 +41,6 @@ def build_report(root: str, manifest: dict[str, Any], verb_sample: Optional[int]
     if series:
         sections.append(page.throughput(series))
     return page.document(f"{manifest.get('name', 'release')}: instructpipe report", sections)
-
-
-def verb_diversity(rows, verb_sample: Optional[int]) -> list[dict[str, Any]]:
-    """One verb-noun analysis per language group with rows: English-like, and Chinese."""
-    langs = rows.column("lang").to_pylist()
-    ids, texts = rows.column("id").to_pylist(), rows.column("instruction").to_pylist()
-    groups: dict[str, tuple[list, list]] = {}
-    for lang, ident, text in zip(langs, ids, texts):
-        key = "zh" if (lang or data.guess_lang(text)).startswith("zh") else "en"
-        groups.setdefault(key, ([], []))
-        groups[key][0].append(ident)
-        groups[key][1].append(text)
-    return [diversity(i, t, key, verb_sample) for key, (i, t) in sorted(groups.items())]
 
 
 def throughput_series(timeline: Any) -> dict[str, list[tuple[float, float]]]:

@@ -1,7 +1,6 @@
-"""What the report shows, computed from a release's manifest and the files it lists (no Ray).
-
-Rows are read column-wise with pyarrow: the published shards (Parquet when the release has it, else
-JSONL) and the reject files. Nothing here renders; `page.py` turns these figures into HTML.
+"""What the report shows, computed from a release's manifest and the figures `scan.py` gathers from
+its files (no Ray). Files are read column-wise with pyarrow, one at a time. Nothing here renders;
+`page.py` turns these figures into HTML.
 """
 from __future__ import annotations
 
@@ -9,12 +8,11 @@ import gzip
 import io
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any, Iterable, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -47,27 +45,6 @@ def read_table(uri: str, fmt: str, columns: Iterable[str]) -> pa.Table:
     return table.select(list(columns))
 
 
-def release_rows(root: str, manifest: dict[str, Any]) -> pa.Table:
-    """Every published row, from one format of the listed shards (Parquet reads fastest)."""
-    formats = {s.get("format", "jsonl") for s in manifest.get("shards", [])}
-    fmt = "parquet" if "parquet" in formats else "jsonl"
-    tables = [read_table(storage.join(root, s["path"]), fmt, COLUMNS) for s in manifest.get("shards", [])
-              if s.get("format", "jsonl") == fmt]
-    return _concat(tables, COLUMNS)
-
-
-def reject_rows(root: str, manifest: dict[str, Any]) -> pa.Table:
-    tables = [read_table(storage.join(root, r["path"]), r.get("format", "jsonl"), REJECT_COLUMNS)
-              for r in manifest.get("rejects", [])]
-    return _concat(tables, REJECT_COLUMNS)
-
-
-def _concat(tables: list[pa.Table], columns: Iterable[str]) -> pa.Table:
-    if not tables:
-        return pa.table({c: pa.array([], pa.string()) for c in columns})
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
 def text_length(text: Optional[str], lang: str) -> int:
     """Characters (without spaces) for Chinese, whitespace-separated words otherwise."""
     if not text:
@@ -81,50 +58,36 @@ def length_unit(lang: str) -> str:
     return "characters" if lang.startswith("zh") else "words"
 
 
-def histogram(values: list[int]) -> dict[str, Any]:
+def histogram(values) -> dict[str, Any]:
     """Integer-aligned bins up to the 99th percentile; longer values fall in the last bin."""
-    if not values:
+    arr = np.asarray(values, dtype=np.int64)
+    if not arr.size:
         return {"edges": [], "counts": [], "n": 0}
-    arr = np.asarray(values)
     top = max(1, int(np.percentile(arr, 99)))
     width = max(1, -(-top // BINS))
     edges = [i * width for i in range(BINS + 1)]
     counts = np.bincount(np.minimum(arr // width, BINS), minlength=BINS + 1)
     counts[BINS - 1] += counts[BINS]
-    return {"edges": edges, "counts": counts[:BINS].tolist(), "n": len(values),
+    return {"edges": edges, "counts": counts[:BINS].tolist(), "n": int(arr.size),
             "median": float(np.median(arr)), "mean": round(float(arr.mean()), 2), "max": int(arr.max())}
 
 
-def lengths(rows: pa.Table) -> dict[str, dict[str, Any]]:
+def lengths(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """lang -> field -> histogram of instruction / input / output lengths (inputs: non-empty only)."""
-    per: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"instruction": [], "input": [], "output": []})
-    langs = [lang or guess_lang(text) for lang, text in zip(rows.column("lang").to_pylist(),
-                                                            rows.column("instruction").to_pylist())]
-    for field in ("instruction", "input", "output"):
-        for lang, text in zip(langs, rows.column(field).to_pylist()):
-            if field != "input" or text:
-                per[lang][field].append(text_length(text, lang))
-    return {lang: {f: histogram(v) for f, v in fields.items()} for lang, fields in sorted(per.items())}
+    return {lang: {f: histogram(v) for f, v in fields.items()} for lang, fields in sorted(values.items())}
 
 
 def guess_lang(text: Optional[str]) -> str:
     return "zh" if text and len(_CJK.findall(text)) * 2 > len(text.strip() or "x") else "und"
 
 
-def language_mix(rows: pa.Table, rejects: pa.Table) -> list[dict[str, Any]]:
-    kept = Counter(lang or "und" for lang in rows.column("lang").to_pylist())
-    dropped = Counter(lang or "und" for lang in rejects.column("lang").to_pylist())
+def language_mix(kept: Counter, dropped: Counter) -> list[dict[str, Any]]:
     return [{"lang": lang, "published": kept[lang], "rejected": dropped[lang]}
             for lang in sorted(set(kept) | set(dropped), key=lambda x: (-kept[x], x))]
 
 
-def funnel(manifest: dict[str, Any], rejects: pa.Table) -> list[dict[str, Any]]:
+def funnel(manifest: dict[str, Any], examples: dict[tuple[str, str], list]) -> list[dict[str, Any]]:
     """Stages with their counts and, per reason, the count and the first three rejected rows."""
-    examples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rejects.select(["stage", "reason", "instruction", "input", "output", "source", "detail"]).to_pylist():
-        key = (row["stage"] or "", row["reason"] or "")
-        if len(examples[key]) < EXAMPLES_PER_REASON:
-            examples[key].append(row)
     stages = []
     for s in manifest.get("stages", []):
         reasons = sorted((s.get("reasons") or {}).items(), key=lambda x: (-x[1], x[0]))
@@ -135,39 +98,18 @@ def funnel(manifest: dict[str, Any], rejects: pa.Table) -> list[dict[str, Any]]:
     return stages
 
 
-def duplicates(manifest: dict[str, Any], rows: pa.Table, rejects: pa.Table) -> dict[str, Any]:
+def duplicates(manifest: dict[str, Any], pairs: dict[str, list], kept: dict[str, dict]) -> dict[str, Any]:
     """Exact vs near duplicates removed, with example pairs (the removed row and the row kept)."""
     counts = Counter()
     for s in manifest.get("stages", []):
         for reason in DEDUP_REASONS:
             counts[reason] += (s.get("reasons") or {}).get(reason, 0)
-    dup = rejects.filter(pc.is_in(rejects.column("reason"), pa.array(DEDUP_REASONS)))
-    wanted: dict[str, list[dict[str, Any]]] = {r: [] for r in DEDUP_REASONS}
-    for row in dup.select(["reason", "instruction", "input", "detail"]).to_pylist():
-        if len(wanted[row["reason"]]) < EXAMPLES_PER_REASON:
-            detail = _json(row["detail"])
-            wanted[row["reason"]].append({"removed": row, "kept_id": detail.get("duplicate_of"),
-                                          "similarity": detail.get("similarity")})
-    ids = {p["kept_id"] for pairs in wanted.values() for p in pairs if p["kept_id"]}
-    kept = _rows_by_id([rows, rejects], ids)
-    for pairs in wanted.values():
-        for pair in pairs:
-            pair["kept"] = kept.get(pair["kept_id"])
-    return {"counts": {r: counts[r] for r in DEDUP_REASONS}, "pairs": wanted}
+    shown = {reason: [{**pair, "kept": kept.get(pair["kept_id"])} for pair in pairs.get(reason, [])]
+             for reason in DEDUP_REASONS}
+    return {"counts": {r: counts[r] for r in DEDUP_REASONS}, "pairs": shown}
 
 
-def _rows_by_id(tables: list[pa.Table], ids: set) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    if not ids:
-        return found
-    for table in tables:
-        hit = table.filter(pc.is_in(table.column("id"), pa.array(sorted(ids), pa.string())))
-        for row in hit.select(["id", "instruction", "input"]).to_pylist():
-            found.setdefault(row["id"], row)
-    return found
-
-
-def _json(text: Optional[str]) -> dict[str, Any]:
+def json_object(text: Optional[str]) -> dict[str, Any]:
     try:
         value = json.loads(text) if text else {}
     except ValueError:

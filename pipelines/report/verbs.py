@@ -87,8 +87,10 @@ def chinese_pairs(texts: list[str]) -> list[tuple[Optional[str], Optional[str]]]
     return out
 
 
-def diversity(ids: list[str], texts: list[str], lang: str, limit: Optional[int] = DEFAULT_SAMPLE) -> dict[str, Any]:
-    """Top root verbs with their top direct-object nouns, and the share with no verb-noun pair."""
+def diversity(ids: list[str], texts: list[str], lang: str, limit: Optional[int] = DEFAULT_SAMPLE,
+              total: Optional[int] = None) -> dict[str, Any]:
+    """Top root verbs with their top direct-object nouns, and the share with no verb-noun pair;
+    `total`: the rows `texts` were sampled from, when they are a sample already."""
     chosen = sample(ids, texts, limit)
     pairs = chinese_pairs(chosen) if lang.startswith("zh") else english_pairs(chosen)
     by_verb: dict[str, Counter] = defaultdict(Counter)
@@ -99,7 +101,7 @@ def diversity(ids: list[str], texts: list[str], lang: str, limit: Optional[int] 
     with_pair = sum(1 for v, n in pairs if v and n)
     return {
         "lang": lang, "parser": "jieba.posseg" if lang.startswith("zh") else f"spaCy {EN_MODEL}",
-        "rows": len(texts), "parsed": len(chosen), "with_pair": with_pair,
+        "rows": len(texts) if total is None else total, "parsed": len(chosen), "with_pair": with_pair,
         "no_pair_share": round(1 - with_pair / len(chosen), 4) if chosen else 0.0,
         "verbs": [{"verb": verb, "count": sum(nouns.values()),
                    "nouns": [{"noun": n, "count": c} for n, c in sorted(nouns.items(), key=lambda x: (-x[1], x[0]))

@@ -8,6 +8,7 @@ import pyarrow as pa
 from operators.schema import REJECT_SCHEMA, RECORD_SCHEMA, make_record
 from pipelines.io.sink import encode
 from pipelines.report import data, verbs
+from pipelines.report.scan import scan_release
 from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
 
 
@@ -34,19 +35,43 @@ def test_funnel_examples_duplicate_pairs_and_lengths_per_language(tmp_path):
     rejects.append({**make_record("Write a poem about the sea!", "", "x", "en"), "stage": "dedup",
                     "reason": "near_duplicate", "detail": json.dumps({"duplicate_of": kept["id"], "similarity": 0.8})})
     manifest = release(tmp_path, [kept, zh], rejects)
-    rows, rej = data.release_rows(str(tmp_path), manifest), data.reject_rows(str(tmp_path), manifest)
-    stages = {s["name"]: s for s in data.funnel(manifest, rej)}
+    scan = scan_release(str(tmp_path), manifest, verb_limit=None)
+    stages = {s["name"]: s for s in data.funnel(manifest, scan.examples)}
     short = stages["length_filter"]["reasons"][0]
     assert short["count"] == 5 and [e["instruction"] for e in short["examples"]] == [f"Too short {n}" for n in range(3)]
-    dups = data.duplicates(manifest, rows, rej)
+    dups = data.duplicates(manifest, scan.pairs, scan.kept)
     assert dups["counts"] == {"exact_duplicate": 0, "near_duplicate": 1}
     assert dups["pairs"]["near_duplicate"][0]["kept"]["instruction"] == "Write a poem about the sea."
-    lengths = data.lengths(rows)
+    lengths = data.lengths(scan.length_values())
     assert lengths["en"]["instruction"]["n"] == 1 and lengths["en"]["instruction"]["max"] == 6  # words
     assert lengths["zh"]["instruction"]["max"] == 10 and lengths["zh"]["output"]["max"] == 5  # characters
     assert lengths["zh"]["input"]["n"] == 0  # empty inputs are not counted
-    mix = data.language_mix(rows, rej)
+    mix = data.language_mix(scan.published, scan.rejected)
     assert mix == [{"lang": "en", "published": 1, "rejected": 6}, {"lang": "zh", "published": 1, "rejected": 0}]
+
+
+def test_a_release_is_read_a_file_at_a_time_and_the_verb_sample_is_the_smallest_ids(tmp_path):
+    rows = [make_record(f"Describe the city number {n} in a few words.", "", "A city.", "en") for n in range(30)]
+    (tmp_path / "data").mkdir()
+    shards = []
+    for k in range(3):  # three shards of 10 rows
+        name = f"data/s{k}.jsonl.gz"
+        (tmp_path / name).write_bytes(encode(pa.Table.from_pylist(rows[k * 10:(k + 1) * 10], RECORD_SCHEMA), "jsonl"))
+        shards.append({"path": name, "format": "jsonl"})
+    manifest = {"shards": shards, "rejects": [], "stages": []}
+    scan = scan_release(str(tmp_path), manifest, verb_limit=7)
+    sample = scan.verbs["en"]
+    assert sample.rows == 30 and sorted(sample.ids) == sorted(r["id"] for r in rows)[:7]
+    assert data.lengths(scan.length_values())["en"]["instruction"]["n"] == 30
+    # a keeper that a later stage rejected is still found
+    keeper = {**rows[0], "stage": "length_filter", "reason": "too_short", "detail": None}
+    dup = {**make_record("Describe the city number 0 in few words.", "", "x", "en"), "stage": "dedup",
+           "reason": "near_duplicate", "detail": json.dumps({"duplicate_of": rows[0]["id"], "similarity": 0.9})}
+    (tmp_path / "rejects").mkdir()
+    (tmp_path / "rejects" / "r.jsonl.gz").write_bytes(encode(pa.Table.from_pylist([dup, keeper], REJECT_SCHEMA), "jsonl"))
+    manifest = {"shards": shards[1:], "rejects": [{"path": "rejects/r.jsonl.gz", "format": "jsonl"}], "stages": []}
+    scan = scan_release(str(tmp_path), manifest, verb_limit=7)
+    assert scan.kept[rows[0]["id"]]["instruction"] == rows[0]["instruction"]
 
 
 def test_histogram_puts_the_long_tail_in_the_last_bin():
