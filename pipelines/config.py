@@ -118,6 +118,9 @@ class PipelineConfig(_Strict):
         bad = [name for name in value if not _ENDPOINT_NAME.match(name)]
         if bad:
             raise ValueError(f"endpoint names must be identifiers (letters, digits, _ or -): {bad}")
+        reserved = [name for name in value if name.endswith("_batches")]  # a batch-mode endpoint's ledger folder
+        if reserved:
+            raise ValueError(f"endpoint names may not end in '_batches' (reserved for batch mode's files): {reserved}")
         return value
 
     def endpoint_named(self, name: Optional[str]) -> Optional[EndpointConfig]:

@@ -48,6 +48,13 @@ def test_wrong_type_and_unknown_operator(tmp_path):
         load_config(write(tmp_path, BASE.replace("normalize: {form: NFKC}", "nope: {}")))
 
 
+def test_endpoint_names_ending_in_batches_are_reserved(tmp_path):
+    text = BASE + "endpoints:\n  judge_batches: {model: gpt-4}\n"
+    with pytest.raises(ConfigError, match=r"may not end in '_batches'"):
+        load_config(write(tmp_path, text))
+    assert load_config(write(tmp_path, text.replace("judge_batches", "judge")))[0].endpoints["judge"].model == "gpt-4"
+
+
 def test_env_interpolation_never_echoes_the_value(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_OUT", "s3cr3t-value")
     path = write(tmp_path, BASE.replace("{uri: out}", "{uri: '${SECRET_OUT}', shard_rows: '${SECRET_OUT}'}"))
