@@ -8,7 +8,7 @@ subsample at the same pool sizes; its decisions on that subsample give the agree
 (2) `python -m pipelines run` of an Alpaca config (5K accepted) against the test server at 200 ms:
 requests per second over the source's wall time / the ideal (requests in flight / latency).
 
-    python -m benchmarks.bootstrap [--quick]
+    python -m benchmarks.bootstrap [--quick] [--novelty-only | --reuse-novelty]
 """
 from __future__ import annotations
 
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="pool sizes up to 10K and a 1K run")
     parser.add_argument("--reuse-novelty", action="store_true",
                         help="take part (1) from the last full run's benchmarks/out/bootstrap_novelty.json")
+    parser.add_argument("--novelty-only", action="store_true", help="part (1) only (its figures, no run)")
     args = parser.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     saved = OUT / "bootstrap_novelty.json"
@@ -150,12 +151,14 @@ def main() -> None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(nov))
     print(json.dumps(nov), flush=True)
+    figures = {"pool": nov["pool"], f"speedup_vs_bruteforce_at_{sizes[-1] // 1000}k": round(nov["speedup"], 1),
+               "agreement": round(nov["agreement"], 4), f"growth_1k_to_{sizes[-1] // 1000}k": round(nov["growth"], 2)}
+    if args.novelty_only:
+        print(figures_line(figures))
+        return
     run = alpaca_run(1000 if args.quick else 5000, 0.2, 64)
     print(json.dumps(run), flush=True)
-    print(figures_line({"pool": nov["pool"], f"speedup_vs_bruteforce_at_{sizes[-1] // 1000}k": round(nov["speedup"], 1),
-                        "agreement": round(nov["agreement"], 4),
-                        f"growth_1k_to_{sizes[-1] // 1000}k": round(nov["growth"], 2),
-                        "share_of_ideal": round(run["share"], 3),
+    print(figures_line({**figures, "share_of_ideal": round(run["share"], 3),
                         "calls_per_accepted": round(run["calls_per_accepted"], 3)}))
 
 
