@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ class NoveltyIndex:
         self._offsets = np.zeros(1024, np.int64)  # text p is flat[offsets[p]:offsets[p + 1]]
         self._lengths = np.zeros(1024, np.int64)
         self._elements: list[list[int]] = []
-        self._freq: Counter = Counter()
+        self._freq: dict[int, int] = {}  # element -> occurrences in the pool at the last rebuild
         self._postings = Postings()
         self._rebuilt_at = 0
         self._masks = np.zeros(1024, np.uint64)  # per token id: the query positions holding it
@@ -123,11 +124,22 @@ class NoveltyIndex:
             self._postings.append(element, pos, len(elements), rank)
 
     def _rebuild(self) -> None:
-        self._freq = Counter(e for elements in self._elements for e in elements)
-        self._postings = Postings()
-        for pos, elements in enumerate(self._elements):
-            self._index(pos, elements)
-        self._rebuilt_at = len(self.texts)
+        """The global order from the pool's element frequencies, and every text's prefix in it (vectorised
+        `_prefix`: within a text, elements sorted by (frequency, element), the first m - min_overlap + 1)."""
+        n = len(self._elements)
+        sizes = np.fromiter(map(len, self._elements), np.int64, n)
+        flat = np.fromiter(chain.from_iterable(self._elements), np.int64, int(sizes.sum()))
+        keys, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        self._freq = dict(zip(keys.tolist(), counts.tolist()))
+        owner = np.repeat(np.arange(n), sizes)
+        order = np.lexsort((flat, counts[inverse], owner))  # text by text, as `_prefix` sorts
+        rank = np.arange(flat.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        t = self.threshold
+        overlap = np.maximum(1, np.floor(t * sizes / (2 - t) - 1e-9)).astype(np.int64)
+        keep = rank < np.repeat(sizes - overlap + 1, sizes)
+        positions = owner[order][keep]
+        self._postings = Postings.bulk(flat[order][keep], positions, sizes[positions], rank[keep])
+        self._rebuilt_at = n
 
 
 def _elements(ids: np.ndarray) -> list[int]:

@@ -38,6 +38,26 @@ class Postings:
             (pos << (LENGTH_BITS + RANK_BITS)) | (min(length, LENGTH_CAP) << RANK_BITS) | min(rank, RANK_MASK))
         self.fills[chunk] = fill + 1
 
+    @classmethod
+    def bulk(cls, elements: np.ndarray, positions: np.ndarray, lengths: np.ndarray, ranks: np.ndarray) -> "Postings":
+        """All entries at once (a rebuild): one chunk per list, exactly full."""
+        postings = cls()
+        keys, slot_of, counts = np.unique(elements, return_inverse=True, return_counts=True)
+        postings.slots = dict(zip(keys.tolist(), range(keys.size)))
+        order = np.argsort(slot_of, kind="stable")
+        postings.arena = grown(np.zeros(0, np.int64), max(elements.size, 1))
+        postings.arena[:elements.size] = ((positions[order] << (LENGTH_BITS + RANK_BITS))
+                                          | (np.minimum(lengths[order], LENGTH_CAP) << RANK_BITS)
+                                          | np.minimum(ranks[order], RANK_MASK))
+        postings.used, postings.chunks = int(elements.size), int(keys.size)
+        size = max(keys.size, 1)
+        postings.heads = np.zeros(size, np.int64)
+        postings.heads[:keys.size] = np.arange(1, keys.size + 1)
+        postings.starts, postings.fills, postings.links, postings.capacities = (np.zeros(size, np.int64) for _ in range(4))
+        postings.starts[:keys.size] = np.cumsum(counts) - counts
+        postings.fills[:keys.size] = postings.capacities[:keys.size] = counts
+        return postings
+
     def lists(self, elements: list[int]) -> np.ndarray:
         """The list of each element (-1: none)."""
         get = self.slots.get
