@@ -7,16 +7,16 @@ set-similarity joins: with the multiset's elements (token, k-th occurrence) in o
 (rarest first), two texts reaching the bound share an element among the first m - ceil(t·m/(2-t)) + 1
 of each. Only prefixes are indexed; candidates are pool texts sharing a prefix element and of a
 length that can reach the threshold; one compiled call walks the query's posting lists and computes
-the exact LCS (bit-parallel) of those only. No pair above the
-threshold is ever missed, so decisions equal a brute-force scan; the reported top-10 is taken among
-the candidates. The order is rebuilt from element frequencies whenever the pool has doubled.
+the exact LCS (bit-parallel) of those only. No pair above the threshold is ever missed, so decisions
+equal a brute-force scan; the reported top-10 is taken among the candidates. The order is rebuilt
+from element frequencies (vectorised) whenever the pool has doubled.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
