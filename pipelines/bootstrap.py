@@ -132,8 +132,10 @@ def run_source(method: str, config, settings: dict[str, Any], run_id: str) -> tu
               "candidates": len(rows), "stopped": stopped, "llm": dict(op.usage), "seeds": len(seeds),
               "seed_files": seed_uris(config), "elapsed_s": round(time.monotonic() - started, 3)}
     if stopped not in ("target", "max_rounds"):
-        log.warning("bootstrapping stopped early (%s) after %d round(s) with %d accepted of %d wanted; "
-                    "publishing what was accepted", _why(stopped, config), rounds, len(op.accepted), config.target)
+        report["message"] = (f"bootstrapping stopped early ({_why(stopped, config)}) after {rounds} round(s) with "
+                             f"{len(op.generated)} of the {config.target} instructions wanted; publishing the "
+                             f"{len(op.accepted)} row(s) accepted")
+        log.warning("%s", report["message"])
     return _table(rows), report
 
 

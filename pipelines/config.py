@@ -59,6 +59,7 @@ class OutputSpec(_Strict):
     lock_ttl_s: float = Field(300.0, gt=0)  # a dead holder's lock is taken over after this (heartbeat: ttl / 3)
     keep_releases: Optional[int] = Field(None, ge=1)  # `refresh`: releases kept as releases (None: all)
     alpaca_json: Optional[str] = None  # file name of an alpaca_gpt4_data.json-style export
+    self_instruct_json: Optional[str] = Field(None, pattern=r"^[^/\\]+$")  # Self-Instruct seed-task layout export
     exports: tuple[ExportSpec, ...] = ()  # feedback exports (comparison data, preference pairs)
     extra_columns: tuple[str, ...] = ()  # score columns to keep in the output shards
     report: bool = True  # report.html beside the release (docs/report.md)

@@ -22,7 +22,8 @@ from pipelines.config import AUTO, PipelineConfig, config_hash
 from operators import storage
 from pipelines.io import publish
 from operators.feedback.summary import summarise_rows
-from pipelines.io.exports import FEEDBACK_FIELDS, export_alpaca_json, export_feedback, iter_rows
+from pipelines.io.exports import (FEEDBACK_FIELDS, export_alpaca_json, export_feedback, export_self_instruct_json,
+                                  iter_rows)
 from pipelines.io.lock import OutputLock
 from pipelines.outcome import check_outcome
 from pipelines.redact import redact_config
@@ -159,6 +160,8 @@ def _execute(cfg: PipelineConfig, raw: dict[str, Any], run_id: str, chash: str, 
         server.ensure_alive()
 
     exports = [export_alpaca_json(staging, shards, cfg.output.alpaca_json)] if cfg.output.alpaca_json else []
+    if cfg.output.self_instruct_json:
+        exports.append(export_self_instruct_json(staging, shards, cfg.output.self_instruct_json))
     exports += [export_feedback(staging, shards, spec) for spec in cfg.output.exports]
     artifacts_uri = storage.join(cfg.output.uri, "_artifacts", f"{run_id}-{lock.token[:8]}")
     artifacts = [{**a, "path": f"_artifacts/{run_id}-{lock.token[:8]}/{a['path']}"} for op in global_ops

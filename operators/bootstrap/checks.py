@@ -32,6 +32,11 @@ def _word_pattern(word: str) -> re.Pattern:
     return re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=16)
+def _any_word(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(rf"\b{re.escape(word)}\b" for word in words) or r"(?!)", re.IGNORECASE)
+
+
 def check_instruction(text: str, lang: str, cfg: CandidateChecks) -> tuple[Optional[str], Optional[dict[str, Any]]]:
     text = text.strip()
     chars = lang in CHAR_LANGS
@@ -42,9 +47,10 @@ def check_instruction(text: str, lang: str, cfg: CandidateChecks) -> tuple[Optio
     if size > high:
         return "too_long", {"length": size, "max": high}
     blacklist = cfg.blacklist if cfg.blacklist is not None else (ZH_BLACKLIST if chars else EN_BLACKLIST)
-    for word in blacklist:
-        if (word in text) if chars else _word_pattern(word).search(text):
-            return f"blacklist:{word}", None
+    if chars or _any_word(tuple(blacklist)).search(text):  # one scan; the loop names the list's first hit
+        for word in blacklist:
+            if (word in text) if chars else _word_pattern(word).search(text):
+                return f"blacklist:{word}", None
     if text.lower().startswith(cfg.program_prefixes):
         return "write_a_program", None
     if text[0] in PUNCTUATION:

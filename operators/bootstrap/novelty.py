@@ -6,23 +6,24 @@ so F > t implies O > t·(m+n)/2 >= t·m/(2-t) for a text of m tokens. That is th
 set-similarity joins: with the multiset's elements (token, k-th occurrence) in one global order
 (rarest first), two texts reaching the bound share an element among the first m - ceil(t·m/(2-t)) + 1
 of each. Only prefixes are indexed; candidates are pool texts sharing a prefix element and of a
-length that can reach the threshold; exact LCS (compiled) runs on those only. No pair above the
-threshold is ever missed, so decisions equal a brute-force scan; the reported top-10 is taken among
-the candidates. The order is rebuilt from element frequencies whenever the pool has doubled.
+length that can reach the threshold; one compiled call walks the query's posting lists and computes
+the exact LCS (bit-parallel) of those only. No pair above the threshold is ever missed, so decisions
+equal a brute-force scan; the reported top-10 is taken among the candidates. The order is rebuilt
+from element frequencies (vectorised) whenever the pool has doubled.
 """
 from __future__ import annotations
 
 import math
-from array import array
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
-from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens
+from operators.bootstrap.postings import Postings, grown, scan
+from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens, set_masks
 
 TOP_K = 10
-POS_BITS = 10  # a posting is (pool position << POS_BITS) | the element's rank in that text's prefix
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,13 @@ class NoveltyIndex:
         self._offsets = np.zeros(1024, np.int64)  # text p is flat[offsets[p]:offsets[p + 1]]
         self._lengths = np.zeros(1024, np.int64)
         self._elements: list[list[int]] = []
-        self._freq: Counter = Counter()
-        self._postings: dict[int, array] = {}
+        self._freq: dict[int, int] = {}  # element -> occurrences in the pool at the last rebuild
+        self._postings = Postings()
         self._rebuilt_at = 0
+        self._masks = np.zeros(1024, np.uint64)  # per token id: the query positions holding it
+        self._stamps = np.zeros(1024, np.int64)  # per pool text: the last query that took it
+        self._found = np.zeros(1024, np.int64)
+        self._queries = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -56,16 +61,21 @@ class NoveltyIndex:
         ids = self._ids(rouge_tokens(text), grow=False)
         if not ids.size or not self.texts:
             return Verdict(True, (), 0.0, 0)
-        candidates = self._candidates(ids)
-        if not candidates.size:
+        self._queries += 1
+        p = self._postings
+        count = scan(p.lists(self._prefix(_elements(ids))), ids.size, self.threshold, p.heads, p.starts, p.fills,
+                     p.links, p.arena, self._lengths, self._stamps, self._queries, self._found)
+        if not count:
             return Verdict(True, (), 0.0, 0)
-        lcs = np.zeros(candidates.size, np.int32)
-        lcs_many(ids, self._flat, self._offsets, candidates, lcs)
+        candidates, lcs = self._found[:count].copy(), np.zeros(count, np.int32)
+        set_masks(ids, self._masks, True)
+        lcs_many(ids, self._masks, self._flat, self._offsets, candidates, count, lcs)
+        set_masks(ids, self._masks, False)
         scores = f_measure(lcs, ids.size, self._lengths[candidates])
         order = np.lexsort((candidates, -scores))[:TOP_K]
         similar = tuple((int(candidates[i]), float(scores[i])) for i in order)
-        best = similar[0][1] if similar else 0.0
-        return Verdict(best <= self.threshold, similar, best, int(candidates.size))
+        best = similar[0][1]
+        return Verdict(best <= self.threshold, similar, best, count)
 
     def add(self, text: str) -> int:
         """Append `text` to the pool; returns its position."""
@@ -74,8 +84,10 @@ class NoveltyIndex:
         self.texts.append(text)
         start = int(self._offsets[pos])
         end = start + ids.size
-        self._flat = _room(self._flat, end)
-        self._offsets, self._lengths = _room(self._offsets, pos + 2), _room(self._lengths, pos + 1)
+        self._flat = grown(self._flat, end)
+        self._offsets, self._lengths = grown(self._offsets, pos + 2), grown(self._lengths, pos + 1)
+        self._stamps, self._found = grown(self._stamps, pos + 1), grown(self._found, pos + 1)
+        self._masks = grown(self._masks, len(self._vocab))
         self._flat[start:end] = ids
         self._offsets[pos + 1] = end
         self._lengths[pos] = ids.size
@@ -95,7 +107,7 @@ class NoveltyIndex:
     def _ids(self, tokens: list[str], grow: bool) -> np.ndarray:
         if grow:
             return np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokens), np.int32, len(tokens))
-        # a token the pool has never seen matches nothing: any unused id will do
+        # a token the pool has never seen matches nothing: any unused (negative) id will do
         return np.fromiter((self._vocab.get(t, -1 - n) for n, t in enumerate(tokens)), np.int32, len(tokens))
 
     def _min_overlap(self, m: int) -> int:
@@ -109,42 +121,25 @@ class NoveltyIndex:
 
     def _index(self, pos: int, elements: list[int]) -> None:
         for rank, element in enumerate(self._prefix(elements)):
-            self._postings.setdefault(element, array("q")).append((pos << POS_BITS) | min(rank, 2 ** POS_BITS - 1))
+            self._postings.append(element, pos, len(elements), rank)
 
     def _rebuild(self) -> None:
-        self._freq = Counter(e for elements in self._elements for e in elements)
-        self._postings = {}
-        for pos, elements in enumerate(self._elements):
-            self._index(pos, elements)
-        self._rebuilt_at = len(self.texts)
-
-    def _candidates(self, ids: np.ndarray) -> np.ndarray:
-        """Pool texts sharing an element within both prefixes cut for their own pair of lengths
-        (PPJoin's positional filter: the overlap needed grows with the pool text's length)."""
-        chunks, ranks = [], []
-        for rank, element in enumerate(self._prefix(_elements(ids))):
-            postings = self._postings.get(element)
-            if postings:
-                chunks.append(np.frombuffer(postings, np.int64).copy())
-                ranks.append(np.full(len(postings), rank, np.int64))
-        if not chunks:
-            return np.zeros(0, np.int64)
-        entries, query_rank = np.concatenate(chunks), np.concatenate(ranks)
-        candidates, pool_rank = entries >> POS_BITS, entries & (2 ** POS_BITS - 1)
-        n = self._lengths[candidates]
-        m, t = ids.size, self.threshold
-        # F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
-        # F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t
-        need = np.maximum(1, np.floor(t * (m + n) / 2 - 1e-9)).astype(np.int64)
-        keep = ((n >= t * m / (2 - t) - 1e-9) & (n <= m * (2 - t) / t + 1e-9)
-                & (pool_rank < n - need + 1) & (query_rank < m - need + 1))
-        return np.unique(candidates[keep])
-
-def _room(values: np.ndarray, size: int) -> np.ndarray:
-    """`values` with room for `size` items (capacity doubles: amortised O(1) appends)."""
-    if size <= values.size:
-        return values
-    return np.concatenate([values, np.zeros(max(size, values.size), values.dtype)])
+        """The global order from the pool's element frequencies, and every text's prefix in it (vectorised
+        `_prefix`: within a text, elements sorted by (frequency, element), the first m - min_overlap + 1)."""
+        n = len(self._elements)
+        sizes = np.fromiter(map(len, self._elements), np.int64, n)
+        flat = np.fromiter(chain.from_iterable(self._elements), np.int64, int(sizes.sum()))
+        keys, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        self._freq = dict(zip(keys.tolist(), counts.tolist()))
+        owner = np.repeat(np.arange(n), sizes)
+        order = np.lexsort((flat, counts[inverse], owner))  # text by text, as `_prefix` sorts
+        rank = np.arange(flat.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        t = self.threshold
+        overlap = np.maximum(1, np.floor(t * sizes / (2 - t) - 1e-9)).astype(np.int64)
+        keep = rank < np.repeat(sizes - overlap + 1, sizes)
+        positions = owner[order][keep]
+        self._postings = Postings.bulk(flat[order][keep], positions, sizes[positions], rank[keep])
+        self._rebuilt_at = n
 
 
 def _elements(ids: np.ndarray) -> list[int]:

@@ -1,5 +1,6 @@
-"""JSON exports streamed from the staged shards into staging: the alpaca_gpt4_data.json layout, and the
-feedback layouts (operators/feedback/layouts.py: v2, v1, preference pairs) of `output.exports`.
+"""JSON exports streamed from the staged shards into staging: the alpaca_gpt4_data.json layout, the
+Self-Instruct seed-task layout (id, instruction, instances, is_classification), and the feedback
+layouts (operators/feedback/layouts.py: v2, v1, preference pairs) of `output.exports`.
 
 An export is published like a shard: under `exports/<sha12>/<name>`, so a new export never overwrites
 the one the live manifest lists.
@@ -14,8 +15,10 @@ import pyarrow.parquet as pq
 
 from operators import storage
 from operators.feedback import layouts
+from operators.schema import loads_meta
 
 ALPACA_FIELDS = ("instruction", "input", "output")
+SELF_INSTRUCT_FIELDS = ("id", "instruction", "input", "output", "meta")
 FEEDBACK_FIELDS = ("instruction", "input", "output", "meta", "candidates", "comparisons")
 
 
@@ -23,6 +26,21 @@ def export_alpaca_json(staging_uri: str, shards: list[dict[str, Any]], name: str
     """Writes the export into staging; returns its manifest entry (the path it will be published at)."""
     rows = ({k: row.get(k) or "" for k in ALPACA_FIELDS} for row in iter_rows(staging_uri, shards, ALPACA_FIELDS))
     return write_json_array(staging_uri, name, rows, "alpaca_json")
+
+
+def export_self_instruct_json(staging_uri: str, shards: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """One task per row in the layout of Self-Instruct's seed tasks (readable as `source.seeds`)."""
+    rows = (self_instruct_task(row) for row in iter_rows(staging_uri, shards, SELF_INSTRUCT_FIELDS))
+    return write_json_array(staging_uri, name, rows, "self_instruct_json")
+
+
+def self_instruct_task(row: dict[str, Any]) -> dict[str, Any]:
+    """The task's instances from meta.instances (self_instruct sources), else the row's own input/output."""
+    meta = loads_meta(row.get("meta"))
+    instances = meta.get("instances") or [{"input": row.get("input") or "", "output": row.get("output") or ""}]
+    return {"id": row.get("id"), "instruction": row.get("instruction") or "",
+            "instances": [{"input": i.get("input") or "", "output": i.get("output") or ""} for i in instances],
+            "is_classification": bool(meta.get("is_classification"))}
 
 
 def export_feedback(staging_uri: str, shards: list[dict[str, Any]], spec: Any) -> dict[str, Any]:

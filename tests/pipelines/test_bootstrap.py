@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -145,6 +146,7 @@ def test_source_section_is_validated_and_settable(tmp_path):
 def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
     raw = raw_config(server, tmp_path / "out", method="self_instruct", target=40)
     del raw["source"]["prompts_per_round"]
+    raw["output"]["self_instruct_json"] = "tasks.json"
     manifest = run(raw)
     check_balance(manifest, manifest["source"]["candidates"], tmp_path / "out")
     source = manifest["stages"][0]
@@ -161,6 +163,56 @@ def test_self_instruct_run_generates_instances(ray_session, server, tmp_path):
         assert (row["input"], row["output"]) == (meta["instances"][0]["input"], meta["instances"][0]["output"])
         assert all(i["input"] != i["output"] and i["output"] for i in meta["instances"])
     assert any(json.loads(r["meta"])["is_classification"] for r in rows)
+    # the export in the Self-Instruct layout: one task per published row, readable as seeds again
+    from pipelines.bootstrap import read_seeds
+    export = next(e for e in manifest["exports"] if e["path"].endswith("/tasks.json"))
+    path = tmp_path / "out" / export["path"]
+    tasks = json.loads(path.read_text())
+    assert export["format"] == "self_instruct_json" and export["rows"] == len(tasks) == len(rows)
+    by_id = {r["id"]: json.loads(r["meta"]) for r in rows}
+    for task in tasks:
+        assert set(task) == {"id", "instruction", "instances", "is_classification"}
+        meta = by_id[task["id"]]
+        assert (task["instances"], task["is_classification"]) == (meta["instances"], meta["is_classification"])
+    assert [t.instruction for t in read_seeds([str(path)])[0]] == [t["instruction"] for t in tasks]
+
+
+def stop_config(server, out, **endpoint):
+    raw = raw_config(server, out, max_empty_rounds=2)
+    raw["endpoint"].update(endpoint)
+    return raw
+
+
+def check_early_stop(manifest, out, stopped, why):
+    check_balance(manifest, manifest["source"]["candidates"], out)
+    report = manifest["source"]
+    assert report["stopped"] == stopped and why in report["message"]
+    assert 0 < report["accepted"] == manifest["counts"]["output"] < TARGET
+    assert len(published_rows(out)) == report["accepted"]
+
+
+def test_budget_stops_the_source_and_publishes_what_was_accepted(ray_session, server, tmp_path):
+    manifest = run(stop_config(server, tmp_path / "out", max_requests=2))  # 3 prompts per round
+    check_early_stop(manifest, tmp_path / "out", "budget", "budget ran out")
+    assert manifest["source"]["rounds"] == 1 and manifest["source"]["llm"]["requests"] == 2
+    assert manifest["stages"][0]["reasons"]["budget_exhausted"] == 1
+    assert not list((tmp_path / "out" / CHECKPOINTS).glob("*/round-*.json"))  # the round resumes on a rerun
+
+
+def test_model_without_parseable_items_stops_the_source(ray_session, tmp_path):
+    """The first round's answers are lists; from then on the model only apologises."""
+    calls, lock = Counter(), threading.Lock()
+
+    def answer(messages, body):
+        with lock:
+            calls["n"] += 1
+            first_round = calls["n"] <= 3  # prompts_per_round: the next round waits for these
+        return bootstrap_answer(messages, body) if first_round else "Sorry, I cannot help with that."
+
+    with FakeOpenAI(latency_s=0.01, answer_fn=answer, expected_key=CANARY_KEY) as srv:
+        manifest = run(stop_config(srv, tmp_path / "out"))
+    check_early_stop(manifest, tmp_path / "out", "no_parseable_items", "no parseable item in 2 rounds")
+    assert manifest["source"]["rounds"] == 3 and manifest["stages"][0]["reasons"]["unparseable"] >= 6
 
 
 def test_unnatural_source_with_paraphrases(server, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from rouge_score import rouge_scorer
 
 from operators.bootstrap.novelty import NoveltyIndex
-from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens
+from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens, set_masks
 from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -33,18 +33,31 @@ def arrivals(n: int, seed: int = 3) -> list[str]:
     return out
 
 
+def kernel_score(a: str, b: str) -> float:
+    """ROUGE-L F of query `a` against pool text `b` through the index's kernels."""
+    index = NoveltyIndex()
+    index.add(b)
+    ta = rouge_tokens(a)
+    query = index._ids(ta, grow=False)
+    lcs = np.zeros(1, np.int32)
+    set_masks(query, index._masks, True)
+    lcs_many(query, index._masks, index._flat, index._offsets, np.zeros(1, np.int64), 1, lcs)
+    set_masks(query, index._masks, False)
+    assert not index._masks.any()  # the query's bits are cleared for the next one
+    return f_measure(lcs, len(ta), np.asarray([index._lengths[0]]))[0]
+
+
 def test_tokens_and_scores_match_rouge_score():
-    texts = alpaca_instructions(60)
-    for a, b in zip(texts, texts[1:]):
-        ta, tb = rouge_tokens(a), rouge_tokens(b)
-        assert ta == SCORER._tokenizer.tokenize(a)
-        index = NoveltyIndex()
-        index.add(b)
-        expected = SCORER.score(b, a)["rougeL"].fmeasure
-        lcs = np.zeros(1, np.int32)
-        query = np.asarray([index._vocab.get(t, -1 - n) for n, t in enumerate(ta)], np.int32)
-        lcs_many(query, index._flat, np.asarray(index._offsets, np.int64), np.zeros(1, np.int64), lcs)
-        assert f_measure(lcs, len(ta), np.asarray([len(tb)]))[0] == expected
+    """Short texts take the bit-vector LCS, outputs of more than 64 tokens the dynamic programme."""
+    outputs = [t for t in alpaca_instructions(200, field="en_output") if len(rouge_tokens(t)) > 80]
+    # the word boundary: 63, 64 and 65 tokens (cut from real outputs)
+    boundary = [" ".join(rouge_tokens(t)[:k]) for t in outputs[:4] for k in (63, 64, 65)]
+    texts = alpaca_instructions(60) + outputs[:20] + boundary
+    rng = random.Random(5)
+    pairs = list(zip(texts, texts[1:])) + [(t, near_copy(t, rng)) for t in texts if len(t.split()) > 1]
+    for a, b in pairs:
+        assert rouge_tokens(a) == SCORER._tokenizer.tokenize(a)
+        assert kernel_score(a, b) == SCORER.score(b, a)["rougeL"].fmeasure
 
 
 def test_decisions_equal_brute_force_on_real_alpaca_instructions():
