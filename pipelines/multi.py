@@ -10,8 +10,8 @@ A multi-pipeline config has a `pipelines:` list instead of `stages:`:
     override: {endpoint: {cache_uri: ./out/llm_cache/gpt4_llm}}   # deep-merged over every pipeline
 
 Each pipeline is validated before any runs, then run in order on the same Ray, each publishing its own
-shards, `_manifest.json` and card. CLI `--set` applies to every pipeline, `--input` replaces every
-pipeline's inputs, `--output ROOT` puts each pipeline under ROOT/<name>.
+shards, `_manifest.json` and card. CLI `--set` applies to every pipeline, `--input` replaces the inputs of
+every pipeline that reads them (not of one with a `source:`), `--output ROOT` puts each pipeline under ROOT/<name>.
 """
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def load_multi(path: str, overrides: list[str] = (), inputs: list[dict[str, Any]
     for index, entry in enumerate(entries):
         where = f"{path}: pipelines.{index}"
         raw = _entry(entry, path, where)
-        replace_inputs(raw, inputs)
+        if "source" not in raw:  # a bootstrapping pipeline generates its rows: --input is not for it
+            replace_inputs(raw, inputs)
         _merge(raw, copy.deepcopy(top.get("override") or {}))
         for key, value in ((entry.get("set") or {}) if isinstance(entry, dict) else {}).items():
             apply_override(raw, f"{key}={_yaml_scalar(value)}", where)

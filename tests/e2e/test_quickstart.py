@@ -102,7 +102,8 @@ def test_readme_quickstart_command(tmp_path):
         time.sleep(0.5)
     assert server_pids(token) == [], "a llama.cpp server outlived the quickstart"
 
-    assert "published ./out/quickstart/en" in done.stdout and "published ./out/quickstart/zh" in done.stdout
+    for half in ("en", "zh", "bootstrap"):
+        assert f"published ./out/quickstart/{half}" in done.stdout, done.stdout[-3000:]
     for word in ("generate_response", "rejected", "local model: SmolLM2"):
         assert word in done.stdout, done.stdout
 
@@ -148,3 +149,17 @@ def test_readme_quickstart_command(tmp_path):
     english_ids = {r["id"] for r in rows + rejects}
     for row in zh_rows:
         assert row["lang"] == "zh" and json.loads(row["meta"]).get("translated_from") in english_ids
+
+    # The bootstrapping half: new tasks from the project's seed tasks; every candidate accounted for.
+    boot = json.loads((clone / "out" / "quickstart" / "bootstrap" / "_manifest.json").read_text(encoding="utf-8"))
+    source = boot["stages"][0]
+    assert source["name"] == "self_instruct" and source["in"] > 0
+    assert source["in"] == source["out"] + source["rejected"] == boot["source"]["candidates"]
+    assert boot["counts"]["output"] + boot["counts"]["rejected"] == source["in"]
+    assert boot["source"]["llm"]["requests"] > 0 and boot["source"]["seeds"] == 20
+    boot_rows = read_rows("data/*.jsonl.gz", clone / "out" / "quickstart" / "bootstrap")
+    assert len(boot_rows) == boot["counts"]["output"]
+    seeds = {json.loads(line)["instruction"] for line in (clone / "pipelines" / "seeds" / "bootstrap_seeds.jsonl")
+             .read_text(encoding="utf-8").splitlines() if line.strip()}
+    for row in boot_rows:
+        assert row["source"].startswith("round:") and row["instruction"] not in seeds and row["output"].strip()
