@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from operators import storage
 from pipelines.report.data import (COLUMNS, DEDUP_REASONS, EXAMPLES_PER_REASON, REJECT_COLUMNS, guess_lang,
                                    json_object, read_table, text_length)
+from pipelines.report.verbs import smallest_ids
 
 FIELDS = ("instruction", "input", "output")
 
@@ -32,11 +33,7 @@ class VerbSample:
 
     def add(self, ids: list, texts: list) -> None:
         self.rows += len(ids)
-        ids, texts = self.ids + ids, self.texts + texts
-        if self.limit and len(ids) > self.limit:
-            order = sorted(range(len(ids)), key=lambda i: ids[i] or "")[:self.limit]
-            ids, texts = [ids[i] for i in order], [texts[i] for i in order]
-        self.ids, self.texts = ids, texts
+        self.ids, self.texts = smallest_ids(self.ids + ids, self.texts + texts, self.limit)
 
 
 @dataclass

