@@ -11,7 +11,8 @@ A multi-pipeline config has a `pipelines:` list instead of `stages:`:
 
 Each pipeline is validated before any runs, then run in order on the same Ray, each publishing its own
 shards, `_manifest.json` and card. CLI `--set` applies to every pipeline, `--input` replaces the inputs of
-every pipeline that reads them (not of one with a `source:`), `--output ROOT` puts each pipeline under ROOT/<name>.
+every pipeline that reads them (not of one with a `source:`), `--output ROOT` puts each pipeline
+under ROOT/<name>.
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def load_multi(path: str, overrides: list[str] = (), inputs: list[dict[str, Any]
             raise ConfigError(f"{where}: pipeline name {cfg.name!r} is used twice")
         names.add(cfg.name)
         loaded.append((cfg, raw))
+    if inputs and all(cfg.source is not None for cfg, _ in loaded):
+        raise ConfigError(f"{path}: --input given, but every pipeline generates its rows (`source:`)")
     outputs = [cfg.output.uri for cfg, _ in loaded]
     if len(set(outputs)) != len(outputs):
         raise ConfigError(f"{path}: pipelines must write to different output URIs")
