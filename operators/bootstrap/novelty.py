@@ -20,8 +20,9 @@ from itertools import chain
 
 import numpy as np
 
-from operators.bootstrap.postings import Postings, grown, scan
-from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens, set_masks
+from operators.bootstrap.kernels import HEADER, search
+from operators.bootstrap.postings import Postings, grown
+from operators.bootstrap.rouge import rouge_tokens
 
 TOP_K = 10
 
@@ -41,17 +42,15 @@ class NoveltyIndex:
         self.threshold = threshold
         self.texts: list[str] = []
         self._vocab: dict[str, int] = {}
-        self._flat = np.zeros(1024, np.int32)
-        self._offsets = np.zeros(1024, np.int64)  # text p is flat[offsets[p]:offsets[p + 1]]
-        self._lengths = np.zeros(1024, np.int64)
+        self._flat = np.zeros(1024, np.int64)
+        self._offsets = np.zeros(1024, np.int64)  # text p (header, tokens) is flat[offsets[p]:offsets[p + 1]]
         self._elements: list[list[int]] = []
         self._freq: dict[int, int] = {}  # element -> occurrences in the pool at the last rebuild
         self._postings = Postings()
         self._rebuilt_at = 0
         self._masks = np.zeros(1024, np.uint64)  # per token id: the query positions holding it
-        self._stamps = np.zeros(1024, np.int64)  # per pool text: the last query that took it
-        self._found = np.zeros(1024, np.int64)
         self._queries = 0
+        self._top_pos, self._top_score = np.zeros(TOP_K, np.int64), np.zeros(TOP_K, np.float64)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -63,17 +62,11 @@ class NoveltyIndex:
             return Verdict(True, (), 0.0, 0)
         self._queries += 1
         p = self._postings
-        count = scan(p.lists(self._prefix(_elements(ids))), ids.size, self.threshold, p.heads, p.starts, p.fills,
-                     p.links, p.arena, self._lengths, self._stamps, self._queries, self._found)
+        count, kept = search(ids, p.lists(self._prefix(_elements(ids))), self.threshold, p.heads, p.starts, p.fills,
+                             p.links, p.arena, self._flat, self._masks, self._queries, self._top_pos, self._top_score)
         if not count:
             return Verdict(True, (), 0.0, 0)
-        candidates, lcs = self._found[:count].copy(), np.zeros(count, np.int32)
-        set_masks(ids, self._masks, True)
-        lcs_many(ids, self._masks, self._flat, self._offsets, candidates, count, lcs)
-        set_masks(ids, self._masks, False)
-        scores = f_measure(lcs, ids.size, self._lengths[candidates])
-        order = np.lexsort((candidates, -scores))[:TOP_K]
-        similar = tuple((int(candidates[i]), float(scores[i])) for i in order)
+        similar = tuple(zip(self._top_pos[:kept].tolist(), self._top_score[:kept].tolist()))
         best = similar[0][1]
         return Verdict(best <= self.threshold, similar, best, count)
 
@@ -83,14 +76,13 @@ class NoveltyIndex:
         pos = len(self.texts)
         self.texts.append(text)
         start = int(self._offsets[pos])
-        end = start + ids.size
+        end = start + HEADER + ids.size
         self._flat = grown(self._flat, end)
-        self._offsets, self._lengths = grown(self._offsets, pos + 2), grown(self._lengths, pos + 1)
-        self._stamps, self._found = grown(self._stamps, pos + 1), grown(self._found, pos + 1)
+        self._offsets = grown(self._offsets, pos + 2)
         self._masks = grown(self._masks, len(self._vocab))
-        self._flat[start:end] = ids
+        self._flat[start:start + HEADER] = (pos, ids.size, 0)
+        self._flat[start + HEADER:end] = ids
         self._offsets[pos + 1] = end
-        self._lengths[pos] = ids.size
         elements = _elements(ids)
         self._elements.append(elements)
         if len(self.texts) >= 2 * max(self._rebuilt_at, 64):
@@ -121,7 +113,7 @@ class NoveltyIndex:
 
     def _index(self, pos: int, elements: list[int]) -> None:
         for rank, element in enumerate(self._prefix(elements)):
-            self._postings.append(element, pos, len(elements), rank)
+            self._postings.append(element, int(self._offsets[pos]), len(elements), rank)
 
     def _rebuild(self) -> None:
         """The global order from the pool's element frequencies, and every text's prefix in it (vectorised
@@ -138,7 +130,7 @@ class NoveltyIndex:
         overlap = np.maximum(1, np.floor(t * sizes / (2 - t) - 1e-9)).astype(np.int64)
         keep = rank < np.repeat(sizes - overlap + 1, sizes)
         positions = owner[order][keep]
-        self._postings = Postings.bulk(flat[order][keep], positions, sizes[positions], rank[keep])
+        self._postings = Postings.bulk(flat[order][keep], self._offsets[positions], sizes[positions], rank[keep])
         self._rebuilt_at = n
 
 

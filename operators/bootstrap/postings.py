@@ -1,19 +1,15 @@
-"""Posting lists of the novelty index in flat arrays, and the compiled candidate scan over them.
+"""Posting lists of the novelty index in flat arrays (walked by kernels.search).
 
 A list is a chain of chunks in one arena (newest chunk first; chunk capacities double along a list, so
 a list of k entries is O(log k) contiguous runs and the arena stays under twice the entries), which
-appends in O(1) and lets one compiled call walk every list of a query with sequential reads. An
-entry packs the pool position, the pool text's length (capped: the cap means "read `lengths`") and
-the element's rank in that text's prefix, so the length and positional filters need no other read.
+appends in O(1) and lets one compiled call walk every list of a query with sequential reads.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from operators.dedup.kernels import compiled
+from operators.bootstrap.kernels import LENGTH_BITS, LENGTH_CAP, RANK_BITS, RANK_MASK
 
-RANK_BITS, LENGTH_BITS = 10, 21
-RANK_MASK, LENGTH_CAP = 2 ** RANK_BITS - 1, 2 ** LENGTH_BITS - 1
 FIRST_CHUNK, LAST_CHUNK = 4, 4096
 
 
@@ -27,7 +23,7 @@ class Postings:
         self.used = 0  # arena entries reserved
         self.chunks = 0
 
-    def append(self, element: int, pos: int, length: int, rank: int) -> None:
+    def append(self, element: int, offset: int, length: int, rank: int) -> None:
         slot = self.slots.setdefault(element, len(self.slots))
         self.heads = grown(self.heads, slot + 1)
         chunk = int(self.heads[slot]) - 1
@@ -35,18 +31,18 @@ class Postings:
             chunk = self._chunk(slot, FIRST_CHUNK if chunk < 0 else min(2 * int(self.capacities[chunk]), LAST_CHUNK))
         fill = int(self.fills[chunk])
         self.arena[self.starts[chunk] + fill] = (
-            (pos << (LENGTH_BITS + RANK_BITS)) | (min(length, LENGTH_CAP) << RANK_BITS) | min(rank, RANK_MASK))
+            (offset << (LENGTH_BITS + RANK_BITS)) | (min(length, LENGTH_CAP) << RANK_BITS) | min(rank, RANK_MASK))
         self.fills[chunk] = fill + 1
 
     @classmethod
-    def bulk(cls, elements: np.ndarray, positions: np.ndarray, lengths: np.ndarray, ranks: np.ndarray) -> "Postings":
+    def bulk(cls, elements: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, ranks: np.ndarray) -> "Postings":
         """All entries at once (a rebuild): one chunk per list, exactly full."""
         postings = cls()
         keys, slot_of, counts = np.unique(elements, return_inverse=True, return_counts=True)
         postings.slots = dict(zip(keys.tolist(), range(keys.size)))
         order = np.argsort(slot_of, kind="stable")
         postings.arena = grown(np.zeros(0, np.int64), max(elements.size, 1))
-        postings.arena[:elements.size] = ((positions[order] << (LENGTH_BITS + RANK_BITS))
+        postings.arena[:elements.size] = ((offsets[order] << (LENGTH_BITS + RANK_BITS))
                                           | (np.minimum(lengths[order], LENGTH_CAP) << RANK_BITS)
                                           | np.minimum(ranks[order], RANK_MASK))
         postings.used, postings.chunks = int(elements.size), int(keys.size)
@@ -81,34 +77,3 @@ def grown(values: np.ndarray, size: int) -> np.ndarray:
     if size <= values.size:
         return values
     return np.concatenate([values, np.zeros(max(size, values.size), values.dtype)])
-
-
-@compiled
-def scan(lists, m, t, heads, starts, fills, links, arena, lengths, stamps, mark, out):
-    """Pool texts sharing an element within both prefixes cut for their own pair of lengths (PPJoin's
-    positional filter: the overlap needed grows with the pool text's length), each once, into `out`;
-    returns their number. F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
-    F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t."""
-    low = t * m / (2 - t) - 1e-9
-    high = m * (2 - t) / t + 1e-9
-    count = 0
-    for query_rank in range(lists.shape[0]):
-        if lists[query_rank] < 0:
-            continue
-        chunk = heads[lists[query_rank]]
-        while chunk:
-            for i in range(starts[chunk - 1], starts[chunk - 1] + fills[chunk - 1]):
-                entry = arena[i]
-                p = entry >> (LENGTH_BITS + RANK_BITS)
-                n = (entry >> RANK_BITS) & LENGTH_CAP
-                if n == LENGTH_CAP:
-                    n = lengths[p]
-                if n < low or n > high:
-                    continue
-                need = max(1, int(np.floor(t * (m + n) / 2 - 1e-9)))
-                if (entry & RANK_MASK) < n - need + 1 and query_rank < m - need + 1 and stamps[p] != mark:
-                    stamps[p] = mark
-                    out[count] = p
-                    count += 1
-            chunk = links[chunk - 1]
-    return count

@@ -6,7 +6,8 @@ import pytest
 from rouge_score import rouge_scorer
 
 from operators.bootstrap.novelty import NoveltyIndex
-from operators.bootstrap.rouge import f_measure, lcs_many, rouge_tokens, set_masks
+from operators.bootstrap.kernels import HEADER, rouge_l, set_masks
+from operators.bootstrap.rouge import rouge_tokens
 from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -39,12 +40,12 @@ def kernel_score(a: str, b: str) -> float:
     index.add(b)
     ta = rouge_tokens(a)
     query = index._ids(ta, grow=False)
-    lcs = np.zeros(1, np.int32)
+    scratch = np.zeros(len(ta) + 1, np.int32), np.zeros(len(ta) + 1, np.int32)
     set_masks(query, index._masks, True)
-    lcs_many(query, index._masks, index._flat, index._offsets, np.zeros(1, np.int64), 1, lcs)
+    score = rouge_l(query, index._masks, index._flat, HEADER, int(index._offsets[1]), *scratch)
     set_masks(query, index._masks, False)
     assert not index._masks.any()  # the query's bits are cleared for the next one
-    return f_measure(lcs, len(ta), np.asarray([index._lengths[0]]))[0]
+    return score
 
 
 def test_tokens_and_scores_match_rouge_score():
@@ -102,3 +103,24 @@ def test_top_similar_are_sorted_and_bounded():
     verdict = index.check("Generate a list of five tips for staying healthy.")
     scores = [s for _, s in verdict.similar]
     assert 0 < len(scores) <= 10 and scores == sorted(scores, reverse=True)
+
+
+def test_top_similar_are_the_best_ties_by_position():
+    """Every pool text above the threshold is a candidate, so the best 10 of those are exact: here
+    queries have up to 14 copies and near-copies (exact copies tie at 1.0: the lower position first)."""
+    rng, index = random.Random(9), NoveltyIndex()
+    texts = [t for t in alpaca_instructions(1500) if len(t.split()) > 5]
+    queries = texts[:40]
+    for n, text in enumerate(texts):
+        index.add(text)
+        for _ in range(n % 15 if n < 40 else 0):
+            index.add(near_copy(text, rng) if rng.random() < 0.7 else text)
+    pool_tokens = [rouge_tokens(t) for t in index.texts]
+    for query in queries:
+        verdict = index.check(query)
+        tokens = rouge_tokens(query)
+        scores = {p: rouge_scorer._score_lcs(tokens, other).fmeasure for p, other in enumerate(pool_tokens)}
+        above = sorted((-s, p) for p, s in scores.items() if s > 0.7)[:10]
+        assert verdict.similar[:len(above)] == tuple((p, -s) for s, p in above)
+        assert all(scores[p] == s for p, s in verdict.similar) and len(verdict.similar) <= 10
+        assert [s for _, s in verdict.similar] == sorted((s for _, s in verdict.similar), reverse=True)
