@@ -79,6 +79,8 @@ def novelty(sizes: tuple[int, ...], samples: int, repeats: int = 5) -> dict:
                 checked += 1
             reference[size] = (time.perf_counter() - started) / len(sample)
             print(f"pool={len(index)} novelty_ms={1000 * per_candidate[size]:.3f} "
+                  f"check_ms={1000 * check_s / len(window):.3f} "
+                  f"add_ms={1000 * (add_s - (rebuilds['s'] - rebuilt_s)) / len(window):.3f} "
                   f"reference_ms={1000 * reference[size]:.1f}", flush=True)
             continue
         text = texts[i][0]

@@ -18,7 +18,7 @@ from operators.dedup.kernels import compiled
 
 RANK_BITS, LENGTH_BITS = 10, 21
 RANK_MASK, LENGTH_CAP = 2 ** RANK_BITS - 1, 2 ** LENGTH_BITS - 1
-HEADER = 3  # a pool text in the flat array: position, length, stamp, then its tokens
+HEADER = 3  # a pool text in the (int32) flat array: position, length, stamp, then its tokens
 WORD = 64
 
 

@@ -42,7 +42,7 @@ class NoveltyIndex:
         self.threshold = threshold
         self.texts: list[str] = []
         self._vocab: dict[str, int] = {}
-        self._flat = np.zeros(1024, np.int64)
+        self._flat = np.zeros(1024, np.int32)  # int32: a candidate's header and tokens in one cache line or two
         self._offsets = np.zeros(1024, np.int64)  # text p (header, tokens) is flat[offsets[p]:offsets[p + 1]]
         self._elements: list[list[int]] = []
         self._freq: dict[int, int] = {}  # element -> occurrences in the pool at the last rebuild
@@ -60,7 +60,7 @@ class NoveltyIndex:
         ids = self._ids(rouge_tokens(text), grow=False)
         if not ids.size or not self.texts:
             return Verdict(True, (), 0.0, 0)
-        self._queries += 1
+        self._next_query()
         p = self._postings
         count, kept = search(ids, p.lists(self._prefix(_elements(ids))), self.threshold, p.heads, p.starts, p.fills,
                              p.links, p.arena, self._flat, self._masks, self._queries, self._top_pos, self._top_score)
@@ -96,6 +96,13 @@ class NoveltyIndex:
         return verdict, (self.add(text) if verdict.novel else None)
 
     # --- internals -------------------------------------------------------------------------------
+    def _next_query(self) -> None:
+        """A new stamp for the texts this query scores; before the int32 stamps wrap, all are cleared."""
+        self._queries += 1
+        if self._queries == np.iinfo(np.int32).max:
+            self._flat[self._offsets[:len(self.texts)] + 2] = 0
+            self._queries = 1
+
     def _ids(self, tokens: list[str], grow: bool) -> np.ndarray:
         if grow:
             return np.fromiter((self._vocab.setdefault(t, len(self._vocab)) for t in tokens), np.int32, len(tokens))
