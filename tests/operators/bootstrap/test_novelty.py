@@ -124,3 +124,16 @@ def test_top_similar_are_the_best_ties_by_position():
         assert verdict.similar[:len(above)] == tuple((p, -s) for s, p in above)
         assert all(scores[p] == s for p, s in verdict.similar) and len(verdict.similar) <= 10
         assert [s for _, s in verdict.similar] == sorted((s for _, s in verdict.similar), reverse=True)
+
+
+def test_stamps_are_cleared_before_they_wrap():
+    index = NoveltyIndex()
+    texts = alpaca_instructions(300)
+    for text in texts:
+        index.add(text)
+    index._queries = np.iinfo(np.int32).max - 3
+    for text in texts[:8]:  # every text is its own exact copy in the pool, before and after the wrap
+        verdict = index.check(text)
+        assert not verdict.novel and verdict.max_score == 1.0
+        assert len({p for p, _ in verdict.similar}) == len(verdict.similar)  # each text scored once
+    assert index._queries < 10
