@@ -27,8 +27,9 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def read_table(uri: str, fmt: str, columns: Iterable[str]) -> pa.Table:
-    """One file's columns, parsed on this thread: Arrow's worker threads would each keep the freed pages
-    of their own allocator heap, which `release_unused` (scan.each) cannot give back."""
+    """One file's columns, parsed on the calling thread: what Arrow's worker threads allocate stays in
+    their own allocator heaps, out of reach of `release_unused` (scan.each); with them, the report's
+    peak grew by ~20 MB from 1 to 16 shards of 10,000 rows (benchmarks/RESULTS.md, batch mode)."""
     data = storage.read_bytes(uri)
     if fmt == "parquet":
         table = pq.read_table(io.BytesIO(data), use_threads=False)
