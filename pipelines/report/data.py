@@ -61,14 +61,10 @@ def length_unit(lang: str) -> str:
     return "characters" if lang.startswith("zh") else "words"
 
 
-def histogram(values) -> dict[str, Any]:
-    """Integer-aligned bins up to the 99th percentile; longer values fall in the last bin."""
-    return counted_histogram(*np.unique(np.asarray(values, dtype=np.int64), return_counts=True))
-
-
-def counted_histogram(values: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
-    """`histogram` of the rows whose lengths are the sorted distinct `values`, each `counts` times: the same
-    figures as numpy's percentile, median and mean over the rows, from memory bounded by the distinct lengths."""
+def histogram(values: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+    """Integer-aligned bins up to the 99th percentile (longer values fall in the last bin) of the rows whose
+    lengths are the sorted distinct `values`, each `counts` times: numpy's percentile, median and mean over
+    those rows, from memory bounded by the distinct lengths."""
     values, cum = np.asarray(values, dtype=np.int64), np.cumsum(counts, dtype=np.int64)
     if not values.size:
         return {"edges": [], "counts": [], "n": 0}
@@ -98,7 +94,7 @@ def _percentile(nth, n: int, q: float) -> float:
 def lengths(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """lang -> field -> histogram of instruction / input / output lengths (inputs: non-empty only);
     `values`: lang -> field -> (sorted distinct lengths, rows of each)."""
-    return {lang: {f: counted_histogram(*v) for f, v in fields.items()} for lang, fields in sorted(values.items())}
+    return {lang: {f: histogram(*v) for f, v in fields.items()} for lang, fields in sorted(values.items())}
 
 
 def guess_lang(text: Optional[str]) -> str:
