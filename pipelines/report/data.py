@@ -69,7 +69,10 @@ def histogram(values: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
     if not values.size:
         return {"edges": [], "counts": [], "n": 0}
     n = int(cum[-1])
-    nth = lambda k: int(values[np.searchsorted(cum, k, side="right")])  # noqa: E731 - the k-th smallest row, from 0
+
+    def nth(k: int) -> int:  # the length of the k-th shortest row, from 0
+        return int(values[np.searchsorted(cum, k, side="right")])
+
     top = max(1, int(_percentile(nth, n, 99)))
     width = max(1, -(-top // BINS))
     edges = [i * width for i in range(BINS + 1)]
