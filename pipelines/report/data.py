@@ -27,9 +27,12 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def read_table(uri: str, fmt: str, columns: Iterable[str]) -> pa.Table:
+    """One file's columns, parsed on the calling thread: what Arrow's worker threads allocate stays in
+    their own allocator heaps, out of reach of `release_unused` (scan.each); with them, the report's
+    peak grew by ~20 MB from 1 to 16 shards of 10,000 rows (benchmarks/RESULTS.md, batch mode)."""
     data = storage.read_bytes(uri)
     if fmt == "parquet":
-        table = pq.read_table(io.BytesIO(data))
+        table = pq.read_table(io.BytesIO(data), use_threads=False)
     else:
         if uri.endswith(".gz"):
             data = gzip.decompress(data)
@@ -38,7 +41,7 @@ def read_table(uri: str, fmt: str, columns: Iterable[str]) -> pa.Table:
         schema = pa.schema([(c, pa.string()) for c in columns])
         table = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore"),
-            read_options=pajson.ReadOptions(block_size=1 << 24))
+            read_options=pajson.ReadOptions(block_size=1 << 24, use_threads=False))
     missing = [c for c in columns if c not in table.column_names]
     for name in missing:
         table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
@@ -58,23 +61,43 @@ def length_unit(lang: str) -> str:
     return "characters" if lang.startswith("zh") else "words"
 
 
-def histogram(values) -> dict[str, Any]:
-    """Integer-aligned bins up to the 99th percentile; longer values fall in the last bin."""
-    arr = np.asarray(values, dtype=np.int64)
-    if not arr.size:
+def histogram(values: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+    """Integer-aligned bins up to the 99th percentile (longer values fall in the last bin) of the rows whose
+    lengths are the sorted distinct `values`, each `counts` times: numpy's percentile, median and mean over
+    those rows, from memory bounded by the distinct lengths."""
+    values, cum = np.asarray(values, dtype=np.int64), np.cumsum(counts, dtype=np.int64)
+    if not values.size:
         return {"edges": [], "counts": [], "n": 0}
-    top = max(1, int(np.percentile(arr, 99)))
+    n = int(cum[-1])
+
+    def nth(k: int) -> int:  # the length of the k-th shortest row, from 0
+        return int(values[np.searchsorted(cum, k, side="right")])
+
+    top = max(1, int(_percentile(nth, n, 99)))
     width = max(1, -(-top // BINS))
     edges = [i * width for i in range(BINS + 1)]
-    counts = np.bincount(np.minimum(arr // width, BINS), minlength=BINS + 1)
-    counts[BINS - 1] += counts[BINS]
-    return {"edges": edges, "counts": counts[:BINS].tolist(), "n": int(arr.size),
-            "median": float(np.median(arr)), "mean": round(float(arr.mean()), 2), "max": int(arr.max())}
+    binned = np.bincount(np.minimum(values // width, BINS), weights=counts, minlength=BINS + 1).astype(np.int64)
+    binned[BINS - 1] += binned[BINS]
+    median = float(nth(n // 2)) if n % 2 else (float(nth(n // 2 - 1)) + float(nth(n // 2))) / 2
+    mean = float(np.dot(values, np.asarray(counts, dtype=np.int64))) / n  # numpy's mean while the sum < 2**53
+    return {"edges": edges, "counts": binned[:BINS].tolist(), "n": n,
+            "median": median, "mean": round(mean, 2), "max": int(values[-1])}
+
+
+def _percentile(nth, n: int, q: float) -> float:
+    """numpy.percentile(rows, q) (method "linear", its float operations) from the k-th smallest row."""
+    virtual = (n - 1) * (q / 100)
+    if virtual >= n - 1:
+        return float(nth(n - 1))
+    low = int(np.floor(virtual))
+    gamma, a, b = virtual - low, float(nth(low)), float(nth(low + 1))
+    return b - (b - a) * (1 - gamma) if gamma >= 0.5 else a + (b - a) * gamma
 
 
 def lengths(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """lang -> field -> histogram of instruction / input / output lengths (inputs: non-empty only)."""
-    return {lang: {f: histogram(v) for f, v in fields.items()} for lang, fields in sorted(values.items())}
+    """lang -> field -> histogram of instruction / input / output lengths (inputs: non-empty only);
+    `values`: lang -> field -> (sorted distinct lengths, rows of each)."""
+    return {lang: {f: histogram(*v) for f, v in fields.items()} for lang, fields in sorted(values.items())}
 
 
 def guess_lang(text: Optional[str]) -> str:

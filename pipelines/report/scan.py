@@ -1,5 +1,5 @@
 """One pass over a release's files, a file at a time: what the report needs, in memory bounded by the
-largest file plus a few small integers per row (lengths) and the verb sample.
+largest file, the verb sample and, for the length histograms, one count per distinct length.
 
 Rejects are read first (example rows per reason, duplicate pairs and the ids of the rows they kept);
 then the shards, where the kept rows are looked up as they pass; a keeper that a later stage rejected
@@ -39,7 +39,7 @@ class VerbSample:
 @dataclass
 class ReleaseScan:
     verb_limit: Optional[int]
-    lengths: dict = field(default_factory=lambda: defaultdict(lambda: {f: [] for f in FIELDS}))
+    lengths: dict = field(default_factory=lambda: defaultdict(lambda: {f: Counter() for f in FIELDS}))  # length -> rows
     published: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=lambda: defaultdict(list))  # (stage, reason) -> rows
@@ -70,7 +70,8 @@ class ReleaseScan:
                 if name != "input" or text:
                     per[lang].append(text_length(text, lang))
             for lang, values in per.items():
-                self.lengths[lang][name].append(np.asarray(values, dtype=np.int32))
+                distinct, counts = np.unique(np.asarray(values, dtype=np.int64), return_counts=True)
+                self.lengths[lang][name].update(dict(zip(distinct.tolist(), counts.tolist())))
         self.add_verbs(langs, table)
         self.find_kept(table)
 
@@ -94,21 +95,28 @@ class ReleaseScan:
         for row in hit.select(["id", "instruction", "input"]).to_pylist():
             self.kept.setdefault(row["id"], row)
 
-    def length_values(self) -> dict[str, dict[str, np.ndarray]]:
-        return {lang: {f: np.concatenate(parts) if parts else np.zeros(0, np.int32) for f, parts in fields.items()}
-                for lang, fields in sorted(self.lengths.items())}
+    def length_values(self) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """lang -> field -> (sorted distinct lengths, rows of each), as `data.lengths` takes them."""
+        return {lang: {f: (np.array(sorted(c), np.int64), np.array([c[v] for v in sorted(c)], np.int64))
+                       for f, c in fields.items()} for lang, fields in sorted(self.lengths.items())}
 
 
 def scan_release(root: str, manifest: dict[str, Any], verb_limit: Optional[int]) -> ReleaseScan:
     scan = ReleaseScan(verb_limit)
-    for table in reject_tables(root, manifest):
-        scan.add_rejects(table)
-    for table in shard_tables(root, manifest):
-        scan.add_rows(table)
+    each(reject_tables(root, manifest), scan.add_rejects)
+    each(shard_tables(root, manifest), scan.add_rows)
     if scan.wanted():
-        for table in reject_tables(root, manifest):
-            scan.find_kept(table)
+        each(reject_tables(root, manifest), scan.find_kept)
     return scan
+
+
+def each(tables: Iterator[pa.Table], add) -> None:
+    """add(table) for every file; then the file's freed Arrow memory goes back to the system, so that a
+    release of many files costs what one file costs (the pool would otherwise keep the pages of each)."""
+    for table in tables:
+        add(table)
+        del table
+        pa.default_memory_pool().release_unused()
 
 
 def shard_tables(root: str, manifest: dict[str, Any]) -> Iterator[pa.Table]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 
 from operators.schema import REJECT_SCHEMA, RECORD_SCHEMA, make_record
@@ -75,9 +76,37 @@ def test_a_release_is_read_a_file_at_a_time_and_the_verb_sample_is_the_smallest_
 
 
 def test_histogram_puts_the_long_tail_in_the_last_bin():
-    hist = data.histogram(list(range(1, 101)) + [10_000])
+    hist = data.histogram(*np.unique(list(range(1, 101)) + [10_000], return_counts=True))
     assert sum(hist["counts"]) == 101 and hist["counts"][-1] >= 1 and hist["max"] == 10_000
     assert len(hist["edges"]) == len(hist["counts"]) + 1
+
+
+def test_histogram_from_counts_has_numpys_figures_over_every_row():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 99, 100, 101, 1000, 4321):
+        rows = np.concatenate([rng.integers(0, 40, n), rng.integers(0, 5000, n // 50 + 1)])  # ties and a tail
+        hist = data.histogram(*np.unique(rows, return_counts=True))
+        top = max(1, int(np.percentile(rows, 99)))
+        width = max(1, -(-top // data.BINS))
+        expected = np.bincount(np.minimum(rows // width, data.BINS), minlength=data.BINS + 1)
+        expected[data.BINS - 1] += expected[data.BINS]
+        assert hist["edges"][1] == width and hist["counts"] == expected[:data.BINS].tolist()
+        assert (hist["n"], hist["median"], hist["mean"], hist["max"]) == (
+            rows.size, float(np.median(rows)), round(float(rows.mean()), 2), int(rows.max()))
+
+
+def test_the_scan_keeps_one_count_per_distinct_length_not_one_per_row(tmp_path):
+    rows = [make_record(f"Name a colour, number {n}.", "", "Blue." if n % 2 else "Dark blue.", "en") for n in range(40)]
+    (tmp_path / "data").mkdir()
+    shards = []
+    for k in range(4):  # four Parquet shards of 10 rows
+        name = f"data/s{k}.parquet"
+        (tmp_path / name).write_bytes(encode(pa.Table.from_pylist(rows[k * 10:(k + 1) * 10], RECORD_SCHEMA), "parquet"))
+        shards.append({"path": name, "format": "parquet"})
+    scan = scan_release(str(tmp_path), {"shards": shards, "rejects": [], "stages": []}, verb_limit=None)
+    assert dict(scan.lengths["en"]["output"]) == {1: 20, 2: 20} and dict(scan.lengths["en"]["instruction"]) == {5: 40}
+    hist = data.lengths(scan.length_values())["en"]["output"]
+    assert (hist["n"], hist["median"], hist["mean"], hist["max"]) == (40, 1.5, 1.5, 2)
 
 
 def test_english_verbs_of_alpaca_instructions_are_the_papers_verbs():
