@@ -18,7 +18,7 @@ from operators.dedup.kernels import compiled
 
 RANK_BITS, LENGTH_BITS = 10, 21
 RANK_MASK, LENGTH_CAP = 2 ** RANK_BITS - 1, 2 ** LENGTH_BITS - 1
-HEADER = 3  # a pool text in the (int32) flat array: position, length, stamp, then its tokens
+POSITION, LENGTH, STAMP, HEADER = 0, 1, 2, 3  # a pool text in the (int32) flat array: header, then its tokens
 WORD = 64
 
 
@@ -26,7 +26,7 @@ WORD = 64
 def set_masks(query, masks, on):
     """masks[token] gets (on) or loses (not on) the bits of the query positions holding it; a query
     of more than WORD tokens is left to the dynamic programme (negative ids never match)."""
-    if query.shape[0] > 64:
+    if query.shape[0] > WORD:
         return
     for j in range(query.shape[0]):
         if query[j] >= 0:
@@ -35,16 +35,15 @@ def set_masks(query, masks, on):
 
 @compiled
 def lcs_bits(m, masks, flat, start, end):
-    """LCS length of a query of m <= 64 tokens (its position masks set) and flat[start:end]."""
-    full = np.uint64(0xFFFFFFFFFFFFFFFF)
-    v = full
+    """LCS length of a query of m <= WORD tokens (its position masks set) and flat[start:end]."""
+    v = np.uint64(0xFFFFFFFFFFFFFFFF)
     for i in range(start, end):
         y = flat[i]
         if y < masks.shape[0]:
             u = v & masks[y]
             v = (v + u) | (v - u)
     zeros = ~v
-    if m < 64:
+    if m < WORD:
         zeros &= (np.uint64(1) << np.uint64(m)) - np.uint64(1)
     count = 0
     while zeros:
@@ -87,7 +86,7 @@ def f_measure(lcs, query_len, other_len):
 def rouge_l(query, masks, flat, start, end, prev, cur):
     """ROUGE-L F of `query` (its masks set) and pool text flat[start:end] (prev, cur: DP scratch)."""
     m = query.shape[0]
-    lcs = lcs_bits(m, masks, flat, start, end) if m <= 64 else lcs_dp(query, flat, start, end, prev, cur)
+    lcs = lcs_bits(m, masks, flat, start, end) if m <= WORD else lcs_dp(query, flat, start, end, prev, cur)
     return f_measure(lcs, m, end - start)
 
 
@@ -130,15 +129,15 @@ def search(query, lists, t, heads, starts, fills, links, arena, flat, masks, mar
                 o = entry >> (LENGTH_BITS + RANK_BITS)
                 n = (entry >> RANK_BITS) & LENGTH_CAP
                 if n == LENGTH_CAP:
-                    n = flat[o + 1]
+                    n = flat[o + LENGTH]
                 if n < low or n > high:
                     continue
                 need = max(1, int(np.floor(t * (m + n) / 2 - 1e-9)))
-                if (entry & RANK_MASK) < n - need + 1 and query_rank < m - need + 1 and flat[o + 2] != mark:
-                    flat[o + 2] = mark
+                if (entry & RANK_MASK) < n - need + 1 and query_rank < m - need + 1 and flat[o + STAMP] != mark:
+                    flat[o + STAMP] = mark
                     count += 1
                     score = rouge_l(query, masks, flat, o + HEADER, o + HEADER + n, prev, cur)
-                    kept = keep_best(flat[o], score, kept, top_pos, top_score)
+                    kept = keep_best(flat[o + POSITION], score, kept, top_pos, top_score)
             chunk = links[chunk - 1]
     set_masks(query, masks, False)
     return count, kept

@@ -20,7 +20,7 @@ from itertools import chain
 
 import numpy as np
 
-from operators.bootstrap.kernels import HEADER, search
+from operators.bootstrap.kernels import HEADER, LENGTH, POSITION, STAMP, search
 from operators.bootstrap.postings import Postings, grown
 from operators.bootstrap.rouge import rouge_tokens
 
@@ -80,7 +80,7 @@ class NoveltyIndex:
         self._flat = grown(self._flat, end)
         self._offsets = grown(self._offsets, pos + 2)
         self._masks = grown(self._masks, len(self._vocab))
-        self._flat[start:start + HEADER] = (pos, ids.size, 0)
+        self._flat[start + POSITION], self._flat[start + LENGTH], self._flat[start + STAMP] = pos, ids.size, 0
         self._flat[start + HEADER:end] = ids
         self._offsets[pos + 1] = end
         elements = _elements(ids)
@@ -100,7 +100,7 @@ class NoveltyIndex:
         """A new stamp for the texts this query scores; before the int32 stamps wrap, all are cleared."""
         self._queries += 1
         if self._queries == np.iinfo(np.int32).max:
-            self._flat[self._offsets[:len(self.texts)] + 2] = 0
+            self._flat[self._offsets[:len(self.texts)] + STAMP] = 0
             self._queries = 1
 
     def _ids(self, tokens: list[str], grow: bool) -> np.ndarray:
