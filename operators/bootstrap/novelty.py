@@ -6,10 +6,12 @@ so F > t implies O > t·(m+n)/2 >= t·m/(2-t) for a text of m tokens. That is th
 set-similarity joins: with the multiset's elements (token, k-th occurrence) in one global order
 (rarest first), two texts reaching the bound share an element among the first m - ceil(t·m/(2-t)) + 1
 of each. Only prefixes are indexed; candidates are pool texts sharing a prefix element and of a
-length that can reach the threshold; one compiled call walks the query's posting lists and computes
-the exact LCS (bit-parallel) of those only. No pair above the threshold is ever missed, so decisions
-equal a brute-force scan; the reported top-10 is taken among the candidates. The order is rebuilt
-from element frequencies (vectorised) whenever the pool has doubled.
+length that can reach the threshold. One compiled call walks the query's posting lists, bounds each
+candidate's F-measure from its token signature (kept in the posting entry) and computes the exact LCS
+(bit-parallel) from the highest bound down, until no remaining bound can exceed the threshold or
+enter the top-10. No pair above the threshold is ever missed, so decisions equal a brute-force scan;
+the reported top-10 is the best among the candidates, the same as scoring every candidate would give.
+The order is rebuilt from element frequencies (vectorised) whenever the pool has doubled.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from itertools import chain
 
 import numpy as np
 
-from operators.bootstrap.kernels import HEADER, LENGTH, POSITION, STAMP, search
+from operators.bootstrap.kernels import BLOOM_WORDS, HEADER, LENGTH, POSITION, STAMP, search, signature
 from operators.bootstrap.postings import Postings, grown
 from operators.bootstrap.rouge import rouge_tokens
 
@@ -45,6 +47,7 @@ class NoveltyIndex:
         self._flat = np.zeros(1024, np.int32)  # int32: a candidate's header and tokens in one cache line or two
         self._offsets = np.zeros(1024, np.int64)  # text p (header, tokens) is flat[offsets[p]:offsets[p + 1]]
         self._elements: list[list[int]] = []
+        self._signatures = np.zeros(1024 * BLOOM_WORDS, np.uint64)  # text p's: [p * BLOOM_WORDS, (p + 1) * BLOOM_WORDS)
         self._freq: dict[int, int] = {}  # element -> occurrences in the pool at the last rebuild
         self._postings = Postings()
         self._rebuilt_at = 0
@@ -63,7 +66,7 @@ class NoveltyIndex:
         self._next_query()
         p = self._postings
         count, kept = search(ids, p.lists(self._prefix(_elements(ids))), self.threshold, p.heads, p.starts, p.fills,
-                             p.links, p.arena, self._flat, self._masks, self._queries, self._top_pos, self._top_score)
+                             p.links, p.ordered, p.arena, p.blooms, self._flat, self._masks, self._queries, self._top_pos, self._top_score)
         if not count:
             return Verdict(True, (), 0.0, 0)
         similar = tuple(zip(self._top_pos[:kept].tolist(), self._top_score[:kept].tolist()))
@@ -83,6 +86,8 @@ class NoveltyIndex:
         self._flat[start + POSITION], self._flat[start + LENGTH], self._flat[start + STAMP] = pos, ids.size, 0
         self._flat[start + HEADER:end] = ids
         self._offsets[pos + 1] = end
+        self._signatures = grown(self._signatures, (pos + 1) * BLOOM_WORDS)
+        signature(ids, self._signatures[pos * BLOOM_WORDS:(pos + 1) * BLOOM_WORDS])
         elements = _elements(ids)
         self._elements.append(elements)
         if len(self.texts) >= 2 * max(self._rebuilt_at, 64):
@@ -119,8 +124,9 @@ class NoveltyIndex:
         return ordered[:len(elements) - self._min_overlap(len(elements)) + 1]
 
     def _index(self, pos: int, elements: list[int]) -> None:
+        own = self._signatures[pos * BLOOM_WORDS:(pos + 1) * BLOOM_WORDS]
         for rank, element in enumerate(self._prefix(elements)):
-            self._postings.append(element, int(self._offsets[pos]), len(elements), rank)
+            self._postings.append(element, int(self._offsets[pos]), len(elements), rank, own)
 
     def _rebuild(self) -> None:
         """The global order from the pool's element frequencies, and every text's prefix in it (vectorised
@@ -137,7 +143,9 @@ class NoveltyIndex:
         overlap = np.maximum(1, np.floor(t * sizes / (2 - t) - 1e-9)).astype(np.int64)
         keep = rank < np.repeat(sizes - overlap + 1, sizes)
         positions = owner[order][keep]
-        self._postings = Postings.bulk(flat[order][keep], self._offsets[positions], sizes[positions], rank[keep])
+        signatures = self._signatures[:n * BLOOM_WORDS].reshape(n, BLOOM_WORDS)[positions]
+        self._postings = Postings.bulk(flat[order][keep], self._offsets[positions], sizes[positions], rank[keep],
+                                       signatures)
         self._rebuilt_at = n
 
 

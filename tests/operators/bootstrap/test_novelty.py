@@ -6,7 +6,7 @@ import pytest
 from rouge_score import rouge_scorer
 
 from operators.bootstrap.novelty import NoveltyIndex
-from operators.bootstrap.kernels import HEADER, rouge_l, set_masks
+from operators.bootstrap.kernels import BLOOM_WORDS, HEADER, matches, query_layers, rouge_l, set_masks, signature
 from operators.bootstrap.rouge import rouge_tokens
 from tests.support.shared_data import BELLE_ZH_SEEDS, alpaca_instructions, seed_tasks
 
@@ -137,3 +137,31 @@ def test_stamps_are_cleared_before_they_wrap():
         assert not verdict.novel and verdict.max_score == 1.0
         assert len({p for p, _ in verdict.similar}) == len(verdict.similar)  # each text scored once
     assert index._queries < 10
+
+
+def test_signature_matches_bound_the_lcs_from_above():
+    """Query tokens whose Bloom bit a text's signature has (counted with repeats) >= their LCS, also
+    with repeated tokens and more tokens than signature bits."""
+    rng = random.Random(11)
+    for _ in range(400):
+        query = np.array([rng.randrange(40) for _ in range(rng.randrange(1, 90))], np.int32)
+        other = np.array([rng.randrange(40) for _ in range(rng.randrange(1, 300))], np.int32)
+        sig = np.zeros(BLOOM_WORDS, np.uint64)
+        signature(other, sig)
+        lcs = rouge_scorer._lcs_table(query.tolist(), other.tolist())[-1][-1]
+        assert matches(query_layers(query), sig, 0) >= lcs
+
+
+def test_pruning_by_signature_changes_neither_decisions_nor_the_top_10():
+    """The same pool with every signature bit set (no text can be ruled out before its exact score)
+    gives the same verdicts: the pruned texts could not have changed them."""
+    texts = arrivals(1300, seed=8)
+    index = NoveltyIndex()
+    for text in texts[:1100]:
+        index.add_if_novel(text)
+    queries = texts[1100:]
+    pruned = [index.check(q) for q in queries]
+    index._postings.blooms[:] = np.iinfo(np.uint64).max
+    unpruned = [index.check(q) for q in queries]
+    assert [(v.novel, v.similar) for v in pruned] == [(v.novel, v.similar) for v in unpruned]
+    assert sum(v.candidates for v in pruned) < 0.85 * sum(v.candidates for v in unpruned)
