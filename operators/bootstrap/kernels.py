@@ -192,12 +192,18 @@ def length_tables(m, t):
 def search(query, lists, t, heads, starts, fills, links, ordered, arena, blooms, flat, masks, mark, top_pos, top_score):
     """ROUGE-L of `query` against the pool texts sharing an element within both prefixes cut for their
     own pair of lengths (PPJoin's positional filter: the overlap needed grows with the pool text's
-    length). F > t needs an overlap above t·(m+n)/2 (floor: a safe lower bound), and
-    F <= 2·min(m,n)/(m+n) bounds the lengths: t·m/(2-t) <= n <= m·(2-t)/t. The entries that pass are
-    bucketed by their signature bound and scored from the highest bucket down, each text once (its
-    stamp set to `mark`), into top_pos / top_score (see `keep_best`); scoring stops at a bucket whose
-    bound is at most the threshold and at most the 10th best so far: nothing below can change the
-    decision or the top-10. Returns (texts scored, best kept)."""
+    length), from the highest signature bound down, into top_pos / top_score (see `keep_best`).
+    Returns (texts scored, best kept)."""
+    order, ends = by_bound(query, lists, t, heads, starts, fills, links, ordered, arena, blooms, flat)
+    return score_from_the_top(query, t, order, ends, flat, masks, mark, top_pos, top_score)
+
+
+@compiled
+def by_bound(query, lists, t, heads, starts, fills, links, ordered, arena, blooms, flat):
+    """The posting entries that pass the length and positional filters, by bucket of their F bound,
+    highest first: bucket slot s is order[ends[s]:ends[s + 1]]. F > t needs an overlap above
+    t·(m+n)/2 (floor: a safe lower bound), and F <= 2·min(m,n)/(m+n) bounds the lengths:
+    t·m/(2-t) <= n <= m·(2-t)/t."""
     m = query.shape[0]
     n_low, pool_cut, query_cut, scale = length_tables(m, t)
     total = 0
@@ -207,7 +213,7 @@ def search(query, lists, t, heads, starts, fills, links, ordered, arena, blooms,
             total += fills[chunk - 1]
             chunk = links[chunk - 1]
     found = np.empty(total, np.int64)
-    slot_of = np.empty(total, np.int64)  # slot s: bucket BUCKETS - 1 - s, highest first
+    slot_of = np.empty(total, np.int64)  # slot s: bucket BUCKETS - 1 - s
     sizes = np.zeros(BUCKETS + 1, np.int64)
     layers = query_layers(query)
     passed = 0
@@ -236,12 +242,21 @@ def search(query, lists, t, heads, starts, fills, links, ordered, arena, blooms,
                 sizes[slot_of[passed] + 1] += 1
                 passed += 1
             chunk = links[chunk - 1]
-    ends = np.cumsum(sizes)  # slot s is order[ends[s]:ends[s + 1]]
+    ends = np.cumsum(sizes)
     order = np.empty(passed, np.int64)
     fill = ends[:BUCKETS].copy()
     for k in range(passed):
         order[fill[slot_of[k]]] = found[k]
         fill[slot_of[k]] += 1
+    return order, ends
+
+
+@compiled
+def score_from_the_top(query, t, order, ends, flat, masks, mark, top_pos, top_score):
+    """Exact scores of the entries of `by_bound`, bucket by bucket, each text once (its stamp set to
+    `mark`); stops at a bucket whose bound is at most the threshold and at most the 10th best so far:
+    nothing below can change the decision or the top-10. Returns (texts scored, best kept)."""
+    m = query.shape[0]
     prev = np.zeros(m + 1, np.int32)
     cur = np.zeros(m + 1, np.int32)
     set_masks(query, masks, True)
@@ -256,8 +271,7 @@ def search(query, lists, t, heads, starts, fills, links, ordered, arena, blooms,
                 continue
             flat[o + STAMP] = mark
             count += 1
-            n = flat[o + LENGTH]
-            score = rouge_l(query, masks, flat, o + HEADER, o + HEADER + n, prev, cur)
+            score = rouge_l(query, masks, flat, o + HEADER, o + HEADER + flat[o + LENGTH], prev, cur)
             kept = keep_best(flat[o + POSITION], score, kept, top_pos, top_score)
     set_masks(query, masks, False)
     return count, kept
