@@ -5,9 +5,9 @@ there is something to reject) go through the novelty index against the growing p
 candidate is measured at pool sizes 1K, 10K and 50K: the 300 arrivals after the pool reached that
 size are checked, and the novel ones added, on a copy of the pool as it was then; the sizes take turns
 for 7 rounds at the end and each keeps its best (the machine is shared: the sizes see the same
-conditions); the order rebuilds, one per doubling of the pool, are reported apart, amortised per add. The reference (Stanford Alpaca's loop:
-pre-tokenised pool, rouge-score's `_score_lcs` against every pool member, one process) is timed on a
-subsample at the same pool sizes; its decisions on that subsample give the agreement.
+conditions); the order rebuilds, one per doubling of the pool, are reported apart, amortised per add.
+The reference (Stanford Alpaca's loop: pre-tokenised pool, rouge-score's `_score_lcs` against every
+pool member, one process) is timed on a subsample at the same pool sizes; its decisions on that subsample give the agreement.
 (2) `python -m pipelines run` of an Alpaca config (5K accepted) against the test server at 200 ms:
 requests per second over the source's wall time / the ideal (requests in flight / latency).
 

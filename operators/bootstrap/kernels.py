@@ -6,8 +6,8 @@ queries of up to 64 tokens (one machine word, one step per pool token), the dyna
 longer ones; and `search`, which walks a query's posting lists (operators/bootstrap/postings.py) and
 scores the candidates most likely to matter first. A posting entry packs where the pool text starts in
 the pool's flat array, its length (capped: the cap means "read the text's header") and the element's
-rank in that text's prefix; beside it, the text's token signature (a Bloom filter of BLOOM_BITS bits,
-one per token). The length and positional filters and an upper bound on the pair's F-measure come
+rank in that text's prefix; beside it, the text's token signature (a Bloom filter of BLOOM_WORDS 64-bit
+words, one bit per token). The length and positional filters and an upper bound on the pair's F-measure come
 from the entry alone, read in sequence; only the texts whose bound can still matter are read (one
 random read: a text is a header, pool position, length and the last query that scored it, then its
 token ids) and scored exactly.
@@ -23,7 +23,7 @@ RANK_MASK, LENGTH_CAP = 2 ** RANK_BITS - 1, 2 ** LENGTH_BITS - 1
 POSITION, LENGTH, STAMP, HEADER = 0, 1, 2, 3  # a pool text in the (int32) flat array: header, then its tokens
 WORD = 64
 BLOOM_WORDS = 2  # a token signature: BLOOM_WORDS 64-bit words, one bit per token
-BLOOM_SHIFT = np.uint64(64 - 7)  # the top 7 bits of a multiplicative hash: bit 0..127
+BLOOM_SHIFT = np.uint64(65 - (64 * BLOOM_WORDS).bit_length())  # the top bits of a multiplicative hash: a bit index
 BUCKETS = 256  # candidates are scored by decreasing bound, in buckets of width 1 / BUCKETS
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

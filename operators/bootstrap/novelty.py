@@ -66,7 +66,8 @@ class NoveltyIndex:
         self._next_query()
         p = self._postings
         count, kept = search(ids, p.lists(self._prefix(_elements(ids))), self.threshold, p.heads, p.starts, p.fills,
-                             p.links, p.ordered, p.arena, p.blooms, self._flat, self._masks, self._queries, self._top_pos, self._top_score)
+                             p.links, p.ordered, p.arena, p.blooms, self._flat, self._masks, self._queries,
+                             self._top_pos, self._top_score)
         if not count:
             return Verdict(True, (), 0.0, 0)
         similar = tuple(zip(self._top_pos[:kept].tolist(), self._top_score[:kept].tolist()))
